@@ -1,0 +1,256 @@
+"""The ``mcpzip`` command line.
+
+Exit codes: 0 success, 1 error (bad config, server unreachable, failed call),
+2 bad usage.  Errors are one sentence on stderr, never a traceback for a
+user's mistake.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from . import __version__, log
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Callable, Sequence
+
+    from .metatools import MetaTools
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class CommandError(Exception):
+    """A failure to report as one line and exit 1."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="mcpzip",
+        description="One MCP server in front of all of yours: the model sees three tools "
+        "(search_tools, describe_tool, execute_tool) instead of hundreds.",
+        epilog="Logging: MCPZIP_LOG=debug|info|warning|error (default warning), always to stderr.",
+    )
+    parser.add_argument("--version", action="version", version=f"mcpzip {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--config", metavar="PATH", help="config file (default ~/.config/compressed-mcp-proxy/config.json)")
+        return p
+
+    command("serve", "run the proxy over stdio (for your AI client)")
+    p = command("list", "list every server and its tools")
+    p.add_argument("--cached", action="store_true", help="show the cache without starting servers")
+    p = command("search", "search the tools like the model does")
+    p.add_argument("query", nargs="+", help="what to look for")
+    p.add_argument("--limit", type=int, default=None, help="how many results (default from config, max 50)")
+    p.add_argument("--refresh", action="store_true", help="list the servers first instead of using the cache")
+    p = command("describe", "show one tool's full definition")
+    p.add_argument("name", help="prefixed tool name, e.g. github__create_issue")
+    p.add_argument("--refresh", action="store_true", help="list the servers first instead of using the cache")
+    p = command("call", "call one tool and print its result")
+    p.add_argument("name", help="prefixed tool name, e.g. github__create_issue")
+    p.add_argument("arguments", nargs="?", default="{}", help="the tool's arguments as a JSON object")
+    p.add_argument("--timeout", type=float, default=None, help="seconds to wait")
+    p.add_argument("--json", action="store_true", help="print the raw MCP result as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    log.configure()
+    if argv[:1] == ["serve"] and len(argv) <= 3:
+        # The hot path: clients start ``serve`` on every session, and argparse
+        # costs more than the rest of start-up together.
+        config_path = _serve_args(argv[1:])
+        if config_path is not False:
+            return _run(lambda: serve(config_path))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    handler: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
+    return _run(lambda: handler(args))
+
+
+def _serve_args(rest: list[str]) -> str | None | bool:
+    """``--config PATH`` / ``--config=PATH`` / nothing; False for anything else."""
+    if not rest:
+        return None
+    if rest[0] == "--config" and len(rest) == 2:
+        return rest[1]
+    if len(rest) == 1 and rest[0].startswith("--config="):
+        return rest[0].partition("=")[2]
+    return False
+
+
+def _run(action: Callable[[], int]) -> int:
+    from .config import ConfigError
+
+    try:
+        return action()
+    except (ConfigError, CommandError) as e:
+        print(f"mcpzip: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- serve ------------------------------------------------------------------
+
+
+class _Stop(BaseException):
+    """Raised in the main thread by SIGTERM/SIGINT to leave the read loop."""
+
+
+def serve(config_path: str | None) -> int:
+    import signal
+
+    from . import config as config_module
+    from .metatools import MetaTools
+    from .server import Server
+
+    config = config_module.load(config_path)
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    # stdout carries only protocol messages: anything printed by accident
+    # goes to stderr instead of corrupting the stream.
+    sys.stdout = sys.stderr
+    tools = MetaTools.open(config)
+    server = Server(tools, stdin, stdout)
+
+    def stop(signum: int, frame: object) -> None:
+        signal.signal(signum, signal.SIG_IGN)  # one stop is enough
+        raise _Stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("serving %d servers over stdio (config %s)", len(config.servers), config.path)
+    try:
+        tools.refresh()
+        server.serve_forever()
+    except _Stop:
+        log.info("stopping on a signal")
+        server.drain(0)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        tools.close()
+    return EXIT_OK
+
+
+# -- terminal commands ------------------------------------------------------
+
+
+def _open(args: argparse.Namespace, refresh: bool) -> MetaTools:
+    from . import config as config_module
+    from .metatools import MetaTools
+
+    tools = MetaTools.open(config_module.load(args.config))
+    if refresh or not tools.catalog.tools():
+        for t in tools.refresh():
+            t.join()
+    return tools
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .catalog import FAILED
+    from .metatools import first_sentence
+
+    tools = _open(args, refresh=not args.cached)
+    broken = 0
+    try:
+        catalog = tools.catalog
+        for name in catalog.servers:
+            server_tools = catalog.server_tools(name)
+            error = catalog.error(name)
+            state = f"{len(server_tools)} tools"
+            if error:
+                broken += 1
+                state += f"; could not list: {error}" if catalog.state(name) != FAILED else f" — error: {error}"
+            print(f"{name} ({tools.config.servers[name].type}, {state})")
+            for t in server_tools:
+                print(f"  {t.prefixed}: {first_sentence(t.definition.get('description') or '', 100)}")
+        for name in tools.config.disabled:
+            print(f"{name} (disabled)")
+    finally:
+        tools.close()
+    return EXIT_ERROR if broken else EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    tools = _open(args, refresh=args.refresh)
+    try:
+        arguments: dict = {"query": " ".join(args.query)}
+        if args.limit is not None:
+            arguments["limit"] = args.limit
+        return _print_result(tools.search_tools(arguments))
+    finally:
+        tools.close()
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    tools = _open(args, refresh=args.refresh)
+    try:
+        return _print_result(tools.describe_tool({"name": args.name}))
+    finally:
+        tools.close()
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    import json
+
+    try:
+        arguments = json.loads(args.arguments)
+    except ValueError as e:
+        raise CommandError(f"the arguments are not valid JSON ({e}); pass an object like '{{\"q\": 1}}'") from None
+    if not isinstance(arguments, dict):
+        raise CommandError("the arguments must be a JSON object like '{\"q\": 1}'")
+    tools = _open(args, refresh=False)
+    try:
+        call: dict = {"name": args.name, "arguments": arguments}
+        if args.timeout is not None:
+            call["timeout"] = args.timeout
+        result = tools.execute_tool(call)
+    finally:
+        tools.close()
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return EXIT_ERROR if result.get("isError") else EXIT_OK
+    return _print_result(result)
+
+
+def _print_result(result: dict) -> int:
+    """Print a CallToolResult for a person; exit 1 when it is an error."""
+    import json
+
+    stream = sys.stderr if result.get("isError") else sys.stdout
+    for item in result.get("content") or []:
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind == "text":
+            print(item.get("text", ""), file=stream)
+        elif kind in ("image", "audio"):
+            print(f"[{kind} {item.get('mimeType', '')}, {len(item.get('data', '')) * 3 // 4} bytes]", file=stream)
+        elif kind == "resource_link":
+            print(f"[resource link {item.get('uri', '')}]", file=stream)
+        elif kind == "resource":
+            resource = item.get("resource") or {}
+            print(resource.get("text") or f"[resource {resource.get('uri', '')}]", file=stream)
+        else:
+            print(json.dumps(item, ensure_ascii=False), file=stream)
+    if "structuredContent" in result and not result.get("content"):
+        print(json.dumps(result["structuredContent"], indent=2, ensure_ascii=False), file=stream)
+    return EXIT_ERROR if result.get("isError") else EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "serve": lambda args: serve(args.config),
+    "list": cmd_list,
+    "search": cmd_search,
+    "describe": cmd_describe,
+    "call": cmd_call,
+}

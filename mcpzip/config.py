@@ -1,0 +1,332 @@
+"""The configuration file: where it lives, what it may say, and what it means.
+
+The format is the reference mcpzip's, so a user can switch implementations
+without touching the file.  Loading validates everything up front and fails
+with one sentence naming the file, server and field at fault; unknown keys
+are only warned about, because other tools write extra fields.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+
+from . import log
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+DEFAULT_PATH = os.path.join("~", ".config", "compressed-mcp-proxy", "config.json")
+DEFAULT_MODEL = "gemini-2.0-flash"
+DEFAULT_LIMIT = 5
+MAX_LIMIT = 50
+DEFAULT_IDLE_MINUTES = 5.0
+DEFAULT_CALL_SECONDS = 120.0
+
+# Spellings other clients write for the same transport.
+TYPE_ALIASES = {
+    "stdio": "stdio",
+    "local": "stdio",
+    "http": "http",
+    "streamable-http": "http",
+    "streamable_http": "http",
+    "streamablehttp": "http",
+    "sse": "sse",
+}
+
+TOP_KEYS = {"mcpServers", "gemini_api_key", "search", "idle_timeout_minutes", "call_timeout_seconds", "$schema"}
+SEARCH_KEYS = {"model", "default_limit"}
+SERVER_KEYS = {"type", "command", "args", "env", "cwd", "url", "headers", "disabled", "oauth"}
+OAUTH_KEYS = {"client_id", "client_secret", "scopes"}
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """A configuration mistake, phrased for the user in one sentence."""
+
+
+@dataclass
+class OAuthSettings:
+    """A client registered by the user in advance (SPEC §9 step 2)."""
+
+    client_id: str | None = None
+    client_secret: str | None = None
+    scopes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ServerConfig:
+    """One upstream MCP server, with ``${VAR}`` references already expanded."""
+
+    name: str
+    type: str = "stdio"
+    command: str = ""
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    url: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    oauth: OAuthSettings | None = None
+    disabled: bool = False
+
+    def describe(self) -> str:
+        """A short, secret-free account of how the server is reached."""
+        if self.type == "stdio":
+            return f"stdio: {self.command}"
+        return f"{self.type}: {self.url}"
+
+
+@dataclass
+class SearchConfig:
+    model: str = DEFAULT_MODEL
+    default_limit: int = DEFAULT_LIMIT
+
+
+@dataclass
+class Config:
+    path: str
+    servers: dict[str, ServerConfig]
+    disabled: list[str] = field(default_factory=list)
+    gemini_api_key: str | None = None
+    search: SearchConfig = field(default_factory=SearchConfig)
+    idle_timeout_minutes: float = DEFAULT_IDLE_MINUTES
+    call_timeout_seconds: float = DEFAULT_CALL_SECONDS
+
+    @property
+    def directory(self) -> str:
+        return os.path.dirname(self.path)
+
+    @property
+    def cache_path(self) -> str:
+        return os.path.join(self.directory, "cache", "tools.json")
+
+    @property
+    def auth_dir(self) -> str:
+        return os.path.join(self.directory, "auth")
+
+
+def default_path() -> str:
+    return os.path.expanduser(DEFAULT_PATH)
+
+
+def resolve_path(path: str | None) -> str:
+    return os.path.abspath(os.path.expanduser(path)) if path else default_path()
+
+
+def load(path: str | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Read, expand and validate the config file; raises :class:`ConfigError`."""
+    path = resolve_path(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} does not exist (create it, or pass --config PATH; see docs/configuration.md)"
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise ConfigError(f"config {path}: not valid JSON: {e}") from None
+    if os.name == "posix" and mode & (stat.S_IRGRP | stat.S_IROTH):
+        log.warning("config %s is readable by other users and may hold secrets; run: chmod 600 %s", path, path)
+    return parse(data, path, os.environ if environ is None else environ)
+
+
+def parse(data: Any, path: str, environ: dict[str, str]) -> Config:
+    """Validate decoded JSON *data* as the config at *path*."""
+    where = f"config {path}"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: the top level must be a JSON object")
+    _warn_unknown(data, TOP_KEYS, where)
+    servers_raw = data.get("mcpServers")
+    if servers_raw is None:
+        servers_raw = {}
+    if not isinstance(servers_raw, dict):
+        raise ConfigError(f"{where}: mcpServers must be an object mapping names to servers")
+
+    servers: dict[str, ServerConfig] = {}
+    disabled: list[str] = []
+    for name, raw in servers_raw.items():
+        server = _parse_server(name, raw, where, environ)
+        if server.disabled:
+            disabled.append(name)
+        else:
+            servers[name] = server
+    if not servers_raw:
+        raise ConfigError(f"{where}: at least one MCP server must be defined")
+
+    search = SearchConfig()
+    search_raw = data.get("search")
+    if search_raw is not None:
+        if not isinstance(search_raw, dict):
+            raise ConfigError(f"{where}: search must be an object")
+        _warn_unknown(search_raw, SEARCH_KEYS, f"{where}: search")
+        model = search_raw.get("model", DEFAULT_MODEL)
+        if not isinstance(model, str) or not model:
+            raise ConfigError(f"{where}: search.model must be a non-empty string")
+        search.model = model
+        search.default_limit = _number(search_raw, "default_limit", DEFAULT_LIMIT, f"{where}: search", integer=True)
+        if not 1 <= search.default_limit <= MAX_LIMIT:
+            raise ConfigError(f"{where}: search.default_limit must be between 1 and {MAX_LIMIT}")
+
+    key = environ.get("GEMINI_API_KEY") or data.get("gemini_api_key") or None
+    if key is not None and not isinstance(key, str):
+        raise ConfigError(f"{where}: gemini_api_key must be a string")
+    log.add_secret(key)
+
+    return Config(
+        path=path,
+        servers=servers,
+        disabled=disabled,
+        gemini_api_key=key,
+        search=search,
+        idle_timeout_minutes=_number(data, "idle_timeout_minutes", DEFAULT_IDLE_MINUTES, where),
+        call_timeout_seconds=_number(data, "call_timeout_seconds", DEFAULT_CALL_SECONDS, where),
+    )
+
+
+def _parse_server(name: Any, raw: Any, where: str, environ: dict[str, str]) -> ServerConfig:
+    if not isinstance(name, str) or not _NAME.match(name) or "__" in name:
+        raise ConfigError(
+            f"{where}: server name {name!r} must be letters, digits, '-' and '_' without '__' "
+            "(it prefixes every tool name)"
+        )
+    here = f'{where}: server "{name}"'
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{here} must be an object")
+    _warn_unknown(raw, SERVER_KEYS, here)
+
+    disabled = raw.get("disabled", False)
+    if not isinstance(disabled, bool):
+        raise ConfigError(f"{here}: disabled must be true or false")
+
+    kind = raw.get("type")
+    if kind is None:
+        # Cursor and others leave the type out and let the url imply it.
+        kind = "http" if "url" in raw and "command" not in raw else "stdio"
+    if not isinstance(kind, str) or kind.lower() not in TYPE_ALIASES:
+        raise ConfigError(f"{here}: type {kind!r} is not one of stdio, http (streamable-http), sse")
+    kind = TYPE_ALIASES[kind.lower()]
+
+    def expand(value: str, field_name: str) -> str:
+        return expand_vars(value, environ, f"{here}: {field_name}")
+
+    server = ServerConfig(name=name, type=kind, disabled=disabled)
+    if kind == "stdio":
+        command = raw.get("command")
+        if not isinstance(command, str) or not command.strip():
+            if disabled:
+                return server
+            raise ConfigError(f"{here}: stdio server must have a command")
+        server.command = expand(command, "command")
+        args = raw.get("args", [])
+        if not isinstance(args, list) or not all(isinstance(a, (str, int, float)) for a in args):
+            raise ConfigError(f"{here}: args must be a list of strings")
+        server.args = [expand(str(a), "args") for a in args]
+        server.env = _string_map(raw, "env", here, expand)
+        for value in server.env.values():
+            log.add_secret(value)
+        cwd = raw.get("cwd")
+        if cwd is not None:
+            if not isinstance(cwd, str):
+                raise ConfigError(f"{here}: cwd must be a string")
+            server.cwd = os.path.expanduser(cwd)
+    else:
+        url = raw.get("url")
+        if not isinstance(url, str) or not url.strip():
+            if disabled:
+                return server
+            raise ConfigError(f"{here}: {kind} server must have a url")
+        server.url = expand(url.strip(), "url")
+        if not server.url.lower().startswith(("http://", "https://")):
+            raise ConfigError(f"{here}: url must start with https:// (or http:// for a local server)")
+        server.headers = _string_map(raw, "headers", here, expand)
+        for value in server.headers.values():
+            log.add_secret(value)
+        server.oauth = _parse_oauth(raw.get("oauth"), here)
+    return server
+
+
+def _parse_oauth(raw: Any, here: str) -> OAuthSettings | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{here}: oauth must be an object")
+    _warn_unknown(raw, OAUTH_KEYS, f"{here}: oauth")
+    settings = OAuthSettings()
+    for key in ("client_id", "client_secret"):
+        value = raw.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{here}: oauth.{key} must be a string")
+        setattr(settings, key, value or None)
+    log.add_secret(settings.client_secret)
+    scopes = raw.get("scopes", [])
+    if isinstance(scopes, str):
+        scopes = scopes.split()
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise ConfigError(f"{here}: oauth.scopes must be a list of strings")
+    settings.scopes = scopes
+    return settings
+
+
+def _string_map(raw: dict, key: str, here: str, expand: Any) -> dict[str, str]:
+    value = raw.get(key, {})
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{here}: {key} must be an object of strings")
+    out: dict[str, str] = {}
+    for k, v in value.items():
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            raise ConfigError(f"{here}: {key}.{k} must be a string")
+        out[str(k)] = expand(str(v), f"{key}.{k}")
+    return out
+
+
+def _number(raw: dict, key: str, default: float, where: str, integer: bool = False) -> Any:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"{where}: {key} must be a non-negative number")
+    if integer:
+        if value != int(value):
+            raise ConfigError(f"{where}: {key} must be a whole number")
+        return int(value)
+    return float(value)
+
+
+def expand_vars(value: str, environ: dict[str, str], where: str = "config") -> str:
+    """Expand ``${VAR}`` and ``${VAR:-default}`` from *environ*.
+
+    An unset variable without a default becomes empty, with a warning that
+    names the variable (never a value).
+    """
+    if "${" not in value:
+        return value
+
+    def sub(m: re.Match) -> str:
+        name, default = m.group(1), m.group(2)
+        found = environ.get(name)
+        if found:
+            return found
+        if default is not None:
+            return default
+        if found is None:
+            log.warning("%s: environment variable %s is not set; using an empty value", where, name)
+        return ""
+
+    return _VAR.sub(sub, value)
+
+
+def _warn_unknown(raw: dict, known: set[str], where: str) -> None:
+    for key in raw:
+        if key not in known:
+            log.warning("%s: unknown key %r ignored", where, key)

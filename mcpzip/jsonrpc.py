@@ -1,0 +1,112 @@
+"""JSON-RPC 2.0 messages framed as one JSON object per line.
+
+Both directions of mcpzip use this framing: the client talks to mcpzip on
+stdin/stdout, and mcpzip talks to stdio upstreams on their pipes.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; annotations are strings here
+    from typing import IO, Any
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+# MCP: a request cancelled or timed out, and a request whose protocol version
+# the receiver does not speak.
+REQUEST_TIMEOUT = -32001
+UNSUPPORTED_PROTOCOL_VERSION = -32022
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+class RPCError(Exception):
+    """A JSON-RPC error, raised by handlers and by calls that received one."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+    def to_dict(self) -> dict:
+        err: dict = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            err["data"] = self.data
+        return err
+
+
+def encode(message: dict) -> bytes:
+    """One message as a line of UTF-8 JSON, newline included."""
+    return (_encoder.encode(message) + "\n").encode("utf-8")
+
+
+def decode(line: bytes | str) -> Any:
+    """Parse one line; raises ``ValueError`` for anything that is not JSON."""
+    return json.loads(line)
+
+
+def request(id: Any, method: str, params: dict | None = None) -> dict:
+    msg: dict = {"jsonrpc": "2.0", "id": id, "method": method}
+    if params is not None:
+        msg["params"] = params
+    return msg
+
+
+def notification(method: str, params: dict | None = None) -> dict:
+    msg: dict = {"jsonrpc": "2.0", "method": method}
+    if params is not None:
+        msg["params"] = params
+    return msg
+
+
+def result(id: Any, value: Any) -> dict:
+    return {"jsonrpc": "2.0", "id": id, "result": value}
+
+
+def error(id: Any, code: int, message: str, data: Any = None) -> dict:
+    return {"jsonrpc": "2.0", "id": id, "error": RPCError(code, message, data).to_dict()}
+
+
+def kind(message: Any) -> str:
+    """Classify a decoded message: request, notification, response or invalid."""
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+        return "invalid"
+    if "method" in message:
+        if not isinstance(message["method"], str):
+            return "invalid"
+        if "id" not in message:
+            return "notification"
+        return "request" if valid_id(message["id"]) else "invalid"
+    if "id" in message and ("result" in message or "error" in message):
+        return "response"
+    return "invalid"
+
+
+def valid_id(value: Any) -> bool:
+    # MCP forbids null ids on requests; booleans are ints to Python but not ids.
+    return isinstance(value, (str, int)) and not isinstance(value, bool)
+
+
+class Writer:
+    """Writes whole messages to a binary stream; safe to share between threads.
+
+    The lock makes each message one uninterrupted line, so concurrent answers
+    never interleave on the wire.
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def write(self, message: dict) -> None:
+        data = encode(message)
+        with self._lock:
+            self._stream.write(data)
+            self._stream.flush()

@@ -1,0 +1,128 @@
+"""Connections to the upstream servers: made on first use, shared, reaped when idle.
+
+Threading contract: every method may be called from any thread.  Connecting
+to one server holds only that server's lock, so a slow server never delays
+calls to the others, and many calls share one connection concurrently.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from . import log, transports
+from .upstream import Handlers, NotSent, Upstream, UpstreamError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .config import Config
+    from .upstream import CallContext
+
+CONNECT_TIMEOUT = 30.0
+REAP_INTERVAL_MAX = 60.0
+
+
+class Pool:
+    def __init__(self, config: Config, handlers: Handlers | None = None, client_capabilities: dict | None = None) -> None:
+        self.config = config
+        self.handlers = handlers or Handlers()
+        self.client_capabilities = client_capabilities or {}
+        self._conns: dict[str, Upstream] = {}
+        self._locks = {name: threading.Lock() for name in config.servers}
+        self._eras: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._reaper: threading.Thread | None = None
+
+    def get(self, name: str, timeout: float = CONNECT_TIMEOUT) -> Upstream:
+        """The live connection to *name*, connecting (or reconnecting) if needed."""
+        server = self.config.servers.get(name)
+        if server is None:
+            raise UpstreamError(f"no server named {name!r} in the config")
+        conn = self._conns.get(name)
+        if conn is not None and conn.alive:
+            return conn
+        lock = self._locks[name]
+        if not lock.acquire(timeout=timeout):
+            raise UpstreamError(f"timed out waiting for {name} to start")
+        try:
+            if self._closed.is_set():
+                raise UpstreamError("mcpzip is shutting down")
+            conn = self._conns.get(name)
+            if conn is not None and conn.alive:
+                return conn
+            if conn is not None:
+                conn.close()  # reap what is left of the dead one
+            conn = Upstream(server, transports.create(server), self.handlers, self.client_capabilities)
+            started = time.monotonic()
+            try:
+                conn.connect(timeout, self._eras.get(name))
+            except transports.TransportClosed as e:
+                raise UpstreamError(f"cannot start server {name}: {e}") from None
+            except UpstreamError as e:
+                raise UpstreamError(f"server {name} failed to start: {e}") from None
+            except Exception as e:  # RPCError from the handshake, or a timeout
+                raise UpstreamError(f"server {name} failed to start: {e}") from None
+            log.info("%s: connected (%s, %.0f ms)", name, conn.protocol_version, (time.monotonic() - started) * 1000)
+            if conn.era:
+                self._eras[name] = conn.era
+            with self._lock:
+                self._conns[name] = conn
+            self._start_reaper()
+            return conn
+        finally:
+            lock.release()
+
+    def list_tools(self, name: str, timeout: float) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        conn = self.get(name, timeout)
+        return conn.list_tools(max(0.001, deadline - time.monotonic()))
+
+    def call_tool(self, server: str, tool: str, arguments: dict, timeout: float | None,
+                  context: CallContext | None = None) -> dict:  # fmt: skip
+        connect_timeout = min(timeout, CONNECT_TIMEOUT) if timeout else CONNECT_TIMEOUT
+        try:
+            return self.get(server, connect_timeout).call_tool(tool, arguments, timeout, context)
+        except NotSent:
+            # Closed under us (idle reaping, a crash between calls): the
+            # request never left, so one retry on a fresh connection is safe.
+            return self.get(server, connect_timeout).call_tool(tool, arguments, timeout, context)
+
+    def connections(self) -> list[Upstream]:
+        with self._lock:
+            return list(self._conns.values())
+
+    def close(self) -> None:
+        """Close every connection, all at once, and stop reaping."""
+        self._closed.set()
+        with self._lock:
+            conns, self._conns = list(self._conns.values()), {}
+        threads = [threading.Thread(target=c.close, name=f"mcpzip-close-{c.name}") for c in conns]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    # -- idle reaping -------------------------------------------------------------
+
+    def _start_reaper(self) -> None:
+        idle = self.config.idle_timeout_minutes * 60
+        if idle <= 0 or self._reaper is not None:
+            return
+        with self._lock:
+            if self._reaper is None:
+                self._reaper = threading.Thread(target=self._reap, args=(idle,), name="mcpzip-reaper")
+                self._reaper.daemon = True
+                self._reaper.start()
+
+    def _reap(self, idle: float) -> None:
+        interval = min(idle / 2, REAP_INTERVAL_MAX)
+        while not self._closed.wait(interval):
+            now = time.monotonic()
+            with self._lock:
+                stale = [c for c in self._conns.values() if c.in_flight == 0 and now - c.last_used > idle]
+                for c in stale:
+                    del self._conns[c.name]
+            for c in stale:
+                log.info("%s: closing after %.0f idle minutes", c.name, idle / 60)
+                c.close()

@@ -1,0 +1,296 @@
+"""mcpzip as an MCP server: JSON-RPC over stdin/stdout, both protocol eras.
+
+The main thread reads lines and never blocks on a request: each request is
+handed to a small pool of worker threads, so a slow ``execute_tool`` never
+delays a ``search_tools``.  Answers may leave out of order; the writer's lock
+keeps every message on a line of its own.
+
+Eras are decided per request.  An ``initialize`` request opens a legacy
+session; a request whose ``_meta`` names a protocol version is served
+statelessly under that (modern) version, with ``resultType`` on every result.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+from . import __version__, jsonrpc, log, protocol
+from .jsonrpc import RPCError
+from .upstream import CallContext, Cancellation, Cancelled
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any, Callable
+
+    from .metatools import MetaTools
+
+SERVER_INFO = {"name": "mcpzip", "version": __version__}
+MAX_WORKERS = 64
+# After stdin closes, answers still owed get this long before being cancelled.
+DRAIN_SECONDS = 5.0
+# The three meta-tools never change; clients may cache the list this long.
+TOOLS_TTL_MS = 3_600_000
+
+
+class Workers:
+    """Runs submitted callables on up to *limit* threads, started on demand.
+
+    Like ``socketserver.ThreadingMixIn`` but bounded and reusing its threads;
+    ``concurrent.futures`` would cost more start-up time than it saves.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            start = self._idle == 0 and self._threads < self._limit
+            if start:
+                self._threads += 1
+            else:
+                self._idle -= 1
+        self._jobs.put(job)
+        if start:
+            t = threading.Thread(target=self._work, name=f"mcpzip-worker-{self._threads}")
+            t.daemon = True
+            t.start()
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job()
+            except Exception as e:  # a failing job must not take its thread down
+                log.error("request handler failed: %r", e)
+            with self._lock:
+                self._idle += 1
+
+
+class _Request:
+    """A request being served: its id, era and the means to cancel it."""
+
+    __slots__ = ("id", "method", "params", "version", "context")
+
+    def __init__(self, message: dict, version: str | None) -> None:
+        self.id = message["id"]
+        self.method: str = message["method"]
+        params = message.get("params")
+        self.params = params if isinstance(params, dict) else {}
+        self.version = version  # a modern version, or None for legacy
+        self.context = CallContext()
+
+
+class Server:
+    """Serves one client over a pair of binary streams until the input ends."""
+
+    def __init__(self, metatools: MetaTools, stdin: IO[bytes], stdout: IO[bytes]) -> None:
+        self.metatools = metatools
+        self.stdin = stdin
+        self.writer = jsonrpc.Writer(stdout)
+        self.workers = Workers(MAX_WORKERS)
+        self.client_capabilities: dict = {}
+        self.client_info: dict = {}
+        self.legacy_version: str | None = None
+        self._inflight: dict[Any, _Request] = {}
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+
+    # -- the read loop ------------------------------------------------------
+
+    def serve_forever(self) -> None:
+        """Read and dispatch messages until stdin closes, then drain answers."""
+        for line in iter(self.stdin.readline, b""):
+            if line.strip():
+                self.handle_line(line)
+        log.debug("stdin closed")
+        self.drain(DRAIN_SECONDS)
+
+    def handle_line(self, line: bytes) -> None:
+        try:
+            message = jsonrpc.decode(line)
+        except ValueError:
+            self.send(jsonrpc.error(None, jsonrpc.PARSE_ERROR, "Parse error: the line is not valid JSON"))
+            return
+        if isinstance(message, list):
+            # MCP dropped JSON-RPC batches; say so instead of guessing.
+            self.send(jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Invalid Request: batches are not supported"))
+            return
+        kind = jsonrpc.kind(message)
+        if kind == "request":
+            self._accept(message)
+        elif kind == "notification":
+            self._notification(message)
+        elif kind == "response":
+            pass  # mcpzip sends the client no requests yet; nothing to match
+        else:
+            rid = message.get("id") if isinstance(message, dict) and jsonrpc.valid_id(message.get("id")) else None
+            self.send(jsonrpc.error(rid, jsonrpc.INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message"))
+
+    def _accept(self, message: dict) -> None:
+        meta = protocol.meta_of(message.get("params"))
+        version = meta.get(protocol.META_PROTOCOL_VERSION)
+        if version is not None and message["method"] != "initialize":
+            error = _check_modern(meta, version)
+            if error is not None:
+                self.send(jsonrpc.error(message["id"], error.code, error.message, error.data))
+                return
+        request = _Request(message, version if message["method"] != "initialize" else None)
+        with self._lock:
+            if request.id in self._inflight:
+                self.send(jsonrpc.error(request.id, jsonrpc.INVALID_REQUEST, "Invalid Request: id already in use"))
+                return
+            self._inflight[request.id] = request
+        self.workers.submit(lambda: self._serve(request))
+
+    def _serve(self, request: _Request) -> None:
+        try:
+            result = self.dispatch(request)
+            reply = jsonrpc.result(request.id, self._finish(request, result))
+        except Cancelled:
+            reply = None  # the client withdrew it: no answer is owed
+        except RPCError as e:
+            reply = jsonrpc.error(request.id, e.code, e.message, e.data)
+        except Exception as e:
+            log.error("%s failed: %r", request.method, e)
+            reply = jsonrpc.error(request.id, jsonrpc.INTERNAL_ERROR, f"Internal error: {type(e).__name__}")
+        with self._lock:
+            self._inflight.pop(request.id, None)
+            cancelled = request.context.cancellation.cancelled
+            self._idle.notify_all()
+        if reply is not None and not cancelled:
+            self.send(reply)
+
+    def _finish(self, request: _Request, result: dict) -> dict:
+        if request.version is None:
+            return result
+        result = dict(result)
+        result.setdefault("resultType", "complete")
+        if request.method != "tools/call":
+            meta = dict(result.get("_meta") or {})
+            meta[protocol.META_SERVER_INFO] = SERVER_INFO
+            result["_meta"] = meta
+        return result
+
+    def send(self, message: dict) -> None:
+        try:
+            self.writer.write(message)
+        except (OSError, ValueError):
+            log.debug("stdout is closed; dropped a message")
+
+    # -- notifications --------------------------------------------------------
+
+    def _notification(self, message: dict) -> None:
+        method = message["method"]
+        params = message.get("params") if isinstance(message.get("params"), dict) else {}
+        if method == "notifications/cancelled":
+            with self._lock:
+                request = self._inflight.get(params.get("requestId"))
+            if request is not None and request.method != "initialize":
+                reason = params.get("reason")
+                request.context.cancellation.cancel(str(reason) if reason else "cancelled by the client")
+        elif method not in ("notifications/initialized", "notifications/progress", "notifications/roots/list_changed"):
+            log.debug("ignored notification %s", method)
+
+    # -- requests ----------------------------------------------------------------
+
+    def dispatch(self, request: _Request) -> dict:
+        method, params = request.method, request.params
+        if method == "initialize":
+            return self._initialize(params)
+        if method == "ping":
+            return {}
+        if method == "server/discover":
+            return self._discover()
+        if method == "tools/list":
+            result: dict = {"tools": _tool_definitions()}
+            if request.version is not None:
+                result.update(ttlMs=TOOLS_TTL_MS, cacheScope="public")
+            return result
+        if method == "tools/call":
+            return self._call_tool(request)
+        raise RPCError(jsonrpc.METHOD_NOT_FOUND, f"Method not found: {method}", method)
+
+    def capabilities(self) -> dict:
+        return {"tools": {"listChanged": False}}
+
+    def _initialize(self, params: dict) -> dict:
+        requested = params.get("protocolVersion")
+        if not isinstance(requested, str):
+            raise RPCError(jsonrpc.INVALID_PARAMS, "Invalid params: initialize needs a protocolVersion string")
+        version = requested if requested in protocol.LEGACY_VERSIONS else protocol.LATEST_LEGACY
+        caps = params.get("capabilities")
+        info = params.get("clientInfo")
+        self.client_capabilities = caps if isinstance(caps, dict) else {}
+        self.client_info = info if isinstance(info, dict) else {}
+        self.legacy_version = version
+        log.info("client %s speaks %s", self.client_info.get("name", "?"), version)
+        return {
+            "protocolVersion": version,
+            "capabilities": self.capabilities(),
+            "serverInfo": SERVER_INFO,
+            "instructions": self.metatools.instructions(),
+        }
+
+    def _discover(self) -> dict:
+        return {
+            "supportedVersions": list(protocol.MODERN_VERSIONS + protocol.LEGACY_VERSIONS),
+            "capabilities": self.capabilities(),
+            "instructions": self.metatools.instructions(),
+            "ttlMs": 0,
+            "cacheScope": "public",
+        }
+
+    def _call_tool(self, request: _Request) -> dict:
+        name = request.params.get("name")
+        if not isinstance(name, str):
+            raise RPCError(jsonrpc.INVALID_PARAMS, "Invalid params: tools/call needs a tool name")
+        arguments = request.params.get("arguments")
+        try:
+            return self.metatools.call(name, arguments, request.context)
+        except KeyError:
+            raise RPCError(
+                jsonrpc.INVALID_PARAMS, f"Unknown tool: {name} (this server has search_tools, describe_tool, execute_tool)"
+            ) from None
+
+    # -- shutting down ------------------------------------------------------------
+
+    def drain(self, seconds: float) -> None:
+        """Give requests in flight *seconds* to finish, then cancel the rest."""
+        with self._lock:
+            if self._inflight:
+                self._idle.wait_for(lambda: not self._inflight, seconds)
+            left = list(self._inflight.values())
+        for request in left:
+            request.context.cancellation.cancel("mcpzip is shutting down")
+
+
+def _check_modern(meta: dict, version: Any) -> RPCError | None:
+    """The error a modern request's envelope deserves, or None when it is fine."""
+    if not isinstance(version, str):
+        return RPCError(jsonrpc.INVALID_PARAMS, f"Invalid params: {protocol.META_PROTOCOL_VERSION} must be a string")
+    if version not in protocol.MODERN_VERSIONS:
+        return RPCError(
+            jsonrpc.UNSUPPORTED_PROTOCOL_VERSION,
+            "Unsupported protocol version",
+            {"supported": list(protocol.MODERN_VERSIONS + protocol.LEGACY_VERSIONS), "requested": version},
+        )
+    if not isinstance(meta.get(protocol.META_CLIENT_CAPABILITIES), dict):
+        return RPCError(
+            jsonrpc.INVALID_PARAMS,
+            f"Invalid params: params._meta is missing {protocol.META_CLIENT_CAPABILITIES}",
+        )
+    return None
+
+
+def _tool_definitions() -> list[dict]:
+    from .metatools import TOOLS
+
+    return TOOLS
+
+
+__all__ = ["Server", "Workers", "Cancellation"]

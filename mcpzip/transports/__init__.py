@@ -1,0 +1,62 @@
+"""Ways of carrying JSON-RPC messages to an upstream server.
+
+A transport moves whole messages and reports what arrives; it knows nothing
+of MCP methods, eras or meta-tools.  Its contract:
+
+* ``start(on_message, on_close)`` connects.  Afterwards *on_message* is called
+  with each decoded message from the server, from a thread of the
+  transport's, and *on_close* exactly once with a reason when the connection
+  ends for any cause other than :meth:`close`.
+* ``send(message)`` hands one message to the server and may be called from
+  any thread; it raises :class:`TransportClosed` when the connection is gone.
+* ``close()`` ends the connection and releases every resource (processes,
+  threads, sockets); it is idempotent.
+
+``http`` and ``sse`` pull in third-party libraries, so they are imported only
+when a server of that type is used.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+    from ..config import ServerConfig
+
+    OnMessage = Callable[[dict], None]
+    OnClose = Callable[[str], None]
+
+
+class TransportClosed(Exception):
+    """The connection to the upstream is gone; the message was not sent."""
+
+
+class Transport:
+    """Base class: see the module docstring for the contract."""
+
+    def start(self, on_message: OnMessage, on_close: OnClose) -> None:
+        raise NotImplementedError
+
+    def send(self, message: dict) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+def create(server: ServerConfig, **options: Any) -> Transport:
+    """A new, unstarted transport for *server*."""
+    if server.type == "stdio":
+        from .stdio import StdioTransport
+
+        return StdioTransport(server)
+    if server.type == "http":
+        from .http import HttpTransport
+
+        return HttpTransport(server, **options)
+    if server.type == "sse":
+        from .sse import SseTransport
+
+        return SseTransport(server, **options)
+    raise ValueError(f"unknown transport type {server.type!r}")
