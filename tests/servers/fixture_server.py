@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""A legacy-only MCP server (stdlib only) with tools that behave well and badly.
+
+It refuses ``server/discover`` the way pre-2026 servers do, answers each
+``tools/call`` on its own thread (so calls overlap), and records what it
+received so tests can look.  Options:
+
+  --name NAME          serverInfo name (default "fixture")
+  --page-size N        split tools/list into pages of N (nextCursor)
+  --extra-tools N      add N generated tools named tool_0 ... tool_{N-1}
+  --banner             print a non-JSON line on stdout before anything else
+  --start-delay SEC    sleep before reading stdin (a slow starter)
+  --record PATH        append every received message as a JSON line to PATH
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+PNG = base64.b64encode(
+    bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6300010000050001a5f645400000000049454e44ae426082"
+    )
+).decode()
+
+TOOLS = [
+    {"name": "echo", "description": "Echo the given text back unchanged.",
+     "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}},
+    {"name": "add", "description": "Add two numbers and return the sum.",
+     "inputSchema": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+                     "required": ["a", "b"]},
+     "outputSchema": {"type": "object", "properties": {"sum": {"type": "number"}}, "required": ["sum"]},
+     "annotations": {"readOnlyHint": True}, "title": "Adder"},
+    {"name": "sleep", "description": "Wait for some milliseconds, then answer.",
+     "inputSchema": {"type": "object", "properties": {"ms": {"type": "integer"}}, "required": ["ms"]}},
+    {"name": "crash", "description": "Exit the server process in the middle of the call.",
+     "inputSchema": {"type": "object", "properties": {}}},
+    {"name": "hang", "description": "Never answer.", "inputSchema": {"type": "object", "properties": {}}},
+    {"name": "image", "description": "Return a tiny PNG image with a caption.",
+     "inputSchema": {"type": "object", "properties": {}}},
+    {"name": "big", "description": "Return a text of the given number of bytes.",
+     "inputSchema": {"type": "object", "properties": {"bytes": {"type": "integer"}}, "required": ["bytes"]}},
+    {"name": "environment", "description": "Return this server's environment variables as JSON.",
+     "inputSchema": {"type": "object", "properties": {}}},
+    {"name": "spawn_child", "description": "Start a long-lived child process and return its pid.",
+     "inputSchema": {"type": "object", "properties": {}}},
+    {"name": "noisy", "description": "Print lines that are not JSON on stdout, then answer.",
+     "inputSchema": {"type": "object", "properties": {}}},
+    {"name": "stderr_flood", "description": "Write many bytes to stderr, then answer.",
+     "inputSchema": {"type": "object", "properties": {"bytes": {"type": "integer"}}, "required": ["bytes"]}},
+    {"name": "fail", "description": "Return a tool error result.", "inputSchema": {"type": "object", "properties": {}}},
+    {"name": "received", "description": "Return the notifications this server has received.",
+     "inputSchema": {"type": "object", "properties": {}}},
+    {"name": "pid", "description": "Return this server's process id.", "inputSchema": {"type": "object", "properties": {}}},
+]
+
+write_lock = threading.Lock()
+notifications: list[dict] = []
+options = argparse.Namespace()
+
+
+def send(message: dict) -> None:
+    data = json.dumps(message) + "\n"
+    with write_lock:
+        sys.stdout.write(data)
+        sys.stdout.flush()
+
+
+def text(value: str) -> dict:
+    return {"content": [{"type": "text", "text": value}]}
+
+
+def call(name: str, args: dict) -> dict | None:
+    if name == "echo":
+        return text(args["text"])
+    if name == "add":
+        total = args["a"] + args["b"]
+        return {"content": [{"type": "text", "text": str(total)}], "structuredContent": {"sum": total}}
+    if name == "sleep":
+        time.sleep(args["ms"] / 1000)
+        return text(f"slept {args['ms']} ms")
+    if name == "crash":
+        os._exit(3)
+    if name == "hang":
+        return None
+    if name == "image":
+        return {"content": [{"type": "text", "text": "a red dot"}, {"type": "image", "data": PNG, "mimeType": "image/png"}]}
+    if name == "big":
+        n = args["bytes"]
+        return text(("0123456789abcdef" * (n // 16 + 1))[:n])
+    if name == "environment":
+        return text(json.dumps(dict(os.environ)))
+    if name == "spawn_child":
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        return text(str(child.pid))
+    if name == "noisy":
+        with write_lock:
+            sys.stdout.write("this is not json\n{broken json\n\n")
+            sys.stdout.flush()
+        return text("noisy done")
+    if name == "stderr_flood":
+        chunk = "x" * 1023 + "\n"
+        for _ in range(args["bytes"] // 1024):
+            sys.stderr.write(chunk)
+        sys.stderr.flush()
+        return text("flooded")
+    if name == "fail":
+        return {"content": [{"type": "text", "text": "it went wrong"}], "isError": True}
+    if name == "received":
+        return text(json.dumps(notifications))
+    if name == "pid":
+        return text(str(os.getpid()))
+    if name.startswith("tool_"):
+        return text(f"{name} ran")
+    raise KeyError(name)
+
+
+def handle_call(request: dict) -> None:
+    params = request.get("params") or {}
+    try:
+        result = call(params.get("name"), params.get("arguments") or {})
+    except KeyError:
+        send({"jsonrpc": "2.0", "id": request["id"], "error": {"code": -32602, "message": "Unknown tool"}})
+        return
+    if result is not None:
+        send({"jsonrpc": "2.0", "id": request["id"], "result": result})
+
+
+def all_tools() -> list[dict]:
+    extra = [
+        {"name": f"tool_{i}", "description": f"Generated tool number {i}.", "inputSchema": {"type": "object"}}
+        for i in range(options.extra_tools)
+    ]
+    return TOOLS + extra
+
+
+def handle(request: dict) -> None:
+    method = request["method"]
+    rid = request["id"]
+    if method == "initialize":
+        send({"jsonrpc": "2.0", "id": rid, "result": {
+            "protocolVersion": request["params"]["protocolVersion"],
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": options.name, "version": "1.0"},
+        }})
+    elif method == "tools/list":
+        tools = all_tools()
+        start = int((request.get("params") or {}).get("cursor") or 0)
+        size = options.page_size or len(tools)
+        result: dict = {"tools": tools[start:start + size]}
+        if start + size < len(tools):
+            result["nextCursor"] = str(start + size)
+        send({"jsonrpc": "2.0", "id": rid, "result": result})
+    elif method == "tools/call":
+        threading.Thread(target=handle_call, args=(request,), daemon=True).start()
+    elif method == "ping":
+        send({"jsonrpc": "2.0", "id": rid, "result": {}})
+    else:
+        send({"jsonrpc": "2.0", "id": rid, "error": {"code": -32601, "message": "Method not found"}})
+
+
+def main() -> None:
+    global options
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--name", default="fixture")
+    parser.add_argument("--page-size", type=int, default=0)
+    parser.add_argument("--extra-tools", type=int, default=0)
+    parser.add_argument("--banner", action="store_true")
+    parser.add_argument("--start-delay", type=float, default=0)
+    parser.add_argument("--record")
+    options = parser.parse_args()
+    if options.banner:
+        print("fixture server starting (not JSON)", flush=True)
+    if options.start_delay:
+        time.sleep(options.start_delay)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        message = json.loads(line)
+        if options.record:
+            with open(options.record, "a") as f:
+                f.write(json.dumps(message) + "\n")
+        if "method" in message and "id" in message:
+            handle(message)
+        elif "method" in message:
+            notifications.append(message)
+
+
+if __name__ == "__main__":
+    main()
