@@ -95,7 +95,7 @@ def _run(action: Callable[[], int]) -> int:
     try:
         return action()
     except (ConfigError, CommandError) as e:
-        print(f"mcpzip: error: {e}", file=sys.stderr)
+        print(log.redact(f"mcpzip: error: {e}"), file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130

@@ -77,7 +77,8 @@ def text_result(text: str, is_error: bool = False) -> dict:
 
 
 def error_result(text: str) -> dict:
-    return text_result(f"Error: {text}", is_error=True)
+    # Upstream error text can quote anything, secrets included.
+    return text_result(log.redact(f"Error: {text}"), is_error=True)
 
 
 def first_sentence(text: str, limit: int = DESCRIPTION_CHARS) -> str:

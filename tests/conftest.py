@@ -60,6 +60,30 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def wait_gone(pid: int, timeout: float) -> bool:
+    """Wait until *pid* has exited (True) or *timeout* passed (False)."""
+    import select
+    import time
+
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        try:
+            # A pidfd becomes readable when the process terminates.
+            select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
+        return not pid_alive(pid)
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)  # no pidfd on this system: poll
+    return not pid_alive(pid)
+
+
 class Mcpzip:
     """``python mcpzip.py serve`` as a child, spoken to over its pipes."""
 
