@@ -191,16 +191,23 @@ class Catalog:
             log.warning("tool cache %s is unreadable (%s); it will be rebuilt", path, e)
             return False
         by_server: dict[str, list[Tool]] = {}
+        dropped = 0
         for entry in entries:
             tool = _from_entry(entry)
-            if tool is not None and tool.server in self._state:
-                by_server.setdefault(tool.server, []).append(tool)
+            if tool is None or tool.server not in self._state:
+                dropped += 1
+                continue
+            by_server.setdefault(tool.server, []).append(tool)
         with self._cond:
             for name, tools in by_server.items():
                 self._by_server[name] = tools
                 self._state[name] = CACHED
             self.version += 1
             self._cond.notify_all()
+        if dropped:
+            # Servers removed from the config lose their tools now, not only
+            # after a refresh that may never succeed.
+            self.save()
         return True
 
     def save(self) -> None:

@@ -234,7 +234,9 @@ def _print_result(result: dict) -> int:
         if kind == "text":
             print(item.get("text", ""), file=stream)
         elif kind in ("image", "audio"):
-            print(f"[{kind} {item.get('mimeType', '')}, {len(item.get('data', '')) * 3 // 4} bytes]", file=stream)
+            data = item.get("data", "")
+            size = len(data) * 3 // 4 - data[-2:].count("=")  # decoded size, without decoding
+            print(f"[{kind} {item.get('mimeType', '')}, {size} bytes]", file=stream)
         elif kind == "resource_link":
             print(f"[resource link {item.get('uri', '')}]", file=stream)
         elif kind == "resource":
