@@ -15,8 +15,12 @@ from .upstream import Handlers, NotSent, Upstream, UpstreamError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable, TypeVar
+
     from .config import Config
     from .upstream import CallContext
+
+    T = TypeVar("T")
 
 CONNECT_TIMEOUT = 30.0
 REAP_INTERVAL_MAX = 60.0
@@ -75,18 +79,20 @@ class Pool:
 
     def list_tools(self, name: str, timeout: float) -> list[dict]:
         deadline = time.monotonic() + timeout
-        conn = self.get(name, timeout)
-        return conn.list_tools(max(0.001, deadline - time.monotonic()))
+        return self._on_connection(name, timeout, lambda conn: conn.list_tools(max(0.001, deadline - time.monotonic())))
 
     def call_tool(self, server: str, tool: str, arguments: dict, timeout: float | None,
                   context: CallContext | None = None) -> dict:  # fmt: skip
         connect_timeout = min(timeout, CONNECT_TIMEOUT) if timeout else CONNECT_TIMEOUT
+        return self._on_connection(server, connect_timeout, lambda conn: conn.call_tool(tool, arguments, timeout, context))
+
+    def _on_connection(self, name: str, connect_timeout: float, action: Callable[[Upstream], T]) -> T:
         try:
-            return self.get(server, connect_timeout).call_tool(tool, arguments, timeout, context)
+            return action(self.get(name, connect_timeout))
         except NotSent:
             # Closed under us (idle reaping, a crash between calls): the
             # request never left, so one retry on a fresh connection is safe.
-            return self.get(server, connect_timeout).call_tool(tool, arguments, timeout, context)
+            return action(self.get(name, connect_timeout))
 
     def connections(self) -> list[Upstream]:
         with self._lock:
