@@ -12,7 +12,8 @@ import json
 
 from . import log
 from .catalog import PENDING, compact_params, split_name
-from .upstream import Cancelled, UpstreamError
+from .jsonrpc import RPCError
+from .upstream import UpstreamError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -234,8 +235,8 @@ class MetaTools:
         seconds = timeout or self.config.call_timeout_seconds or None
         try:
             return self.pool.call_tool(found.server, found.name, arguments, seconds, context)
-        except Cancelled:
-            raise
+        except RPCError as e:
+            return error_result(f"{found.prefixed}: the server refused the call ({e.code}: {e.message})")
         except UpstreamError as e:
             return error_result(f"{found.prefixed}: {e}")
 

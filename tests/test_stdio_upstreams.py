@@ -201,3 +201,18 @@ def test_unknown_command_is_reported_to_the_model(tmp_path, mcpzip):
     assert result["isError"] is True
     assert "no-such-command-mcpzip-test" in result["content"][0]["text"]
     assert "not found" in result["content"][0]["text"]
+
+
+def test_an_upstream_protocol_error_becomes_a_tool_error(tmp_path, mcpzip):
+    # The cache promises a tool the server no longer has: it answers -32602.
+    # (A slow start keeps the background refresh from correcting the cache first.)
+    config = write_config(tmp_path, {"fx": fixture_server("fx", "--start-delay", "0.5")})
+    cache = tmp_path / "cache" / "tools.json"
+    cache.parent.mkdir()
+    cache.write_text(json.dumps([{"name": "fx__ghost", "server_name": "fx", "original_name": "ghost",
+                                  "description": "Gone.", "input_schema": {"type": "object"}}]))
+    proc = mcpzip(config)
+    proc.initialize()
+    result = proc.execute("fx__ghost")
+    assert result["isError"] is True
+    assert result["content"][0]["text"] == "Error: fx__ghost: the server refused the call (-32602: Unknown tool)"
