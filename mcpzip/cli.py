@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("arguments", nargs="?", default="{}", help="the tool's arguments as a JSON object")
     p.add_argument("--timeout", type=float, default=None, help="seconds to wait")
     p.add_argument("--json", action="store_true", help="print the raw MCP result as JSON")
+    p = command("login", "sign in (OAuth) to remote servers that need it")
+    p.add_argument("server", nargs="?", help="the server to sign in to (default: every http/sse server)")
+    p = command("logout", "forget the stored OAuth tokens of one server")
+    p.add_argument("server", help="the server to sign out of")
     return parser
 
 
@@ -120,7 +124,7 @@ def serve(config_path: str | None) -> int:
     # stdout carries only protocol messages: anything printed by accident
     # goes to stderr instead of corrupting the stream.
     sys.stdout = sys.stderr
-    tools = MetaTools.open(config)
+    tools = MetaTools.open(config, auth_flow="background")
     server = Server(tools, stdin, stdout)
 
     def stop(signum: int, frame: object) -> None:
@@ -249,10 +253,26 @@ def _print_result(result: dict) -> int:
     return EXIT_ERROR if result.get("isError") else EXIT_OK
 
 
+def cmd_login(args: argparse.Namespace) -> int:
+    from . import config as config_module
+    from .auth import login
+
+    return login.login(config_module.load(args.config), [args.server] if args.server else [])
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    from . import config as config_module
+    from .auth import login
+
+    return login.logout(config_module.load(args.config), args.server)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": lambda args: serve(args.config),
     "list": cmd_list,
     "search": cmd_search,
     "describe": cmd_describe,
     "call": cmd_call,
+    "login": cmd_login,
+    "logout": cmd_logout,
 }

@@ -112,15 +112,24 @@ class MetaTools:
         self.pool = pool
 
     @classmethod
-    def open(cls, config: Config, handlers: Handlers | None = None) -> MetaTools:
-        """Everything the meta-tools need for *config*, with the cache loaded."""
+    def open(cls, config: Config, handlers: Handlers | None = None, auth_flow: str = "never") -> MetaTools:
+        """Everything the meta-tools need for *config*, with the cache loaded.
+
+        *auth_flow* ``"background"`` lets a remote server that needs a sign-in
+        start one by itself; its tools are listed once it completes.
+        """
         from .catalog import Catalog
         from .pool import Pool
         from .search import Searcher
 
         catalog = Catalog(config.servers, config.cache_path)
         catalog.load()
-        return cls(config, catalog, Searcher(catalog), Pool(config, handlers))
+
+        def relist(server: str) -> None:
+            catalog.refresh(pool.list_tools, [server])
+
+        pool = Pool(config, handlers, auth_flow=auth_flow, on_authorized=relist)
+        return cls(config, catalog, Searcher(catalog), pool)
 
     def refresh(self) -> list:
         """List every server in the background; returns the threads doing it."""

@@ -27,10 +27,15 @@ REAP_INTERVAL_MAX = 60.0
 
 
 class Pool:
-    def __init__(self, config: Config, handlers: Handlers | None = None, client_capabilities: dict | None = None) -> None:
+    def __init__(self, config: Config, handlers: Handlers | None = None, client_capabilities: dict | None = None,
+                 auth_flow: str = "never", on_authorized: Callable[[str], None] | None = None) -> None:  # fmt: skip
         self.config = config
         self.handlers = handlers or Handlers()
         self.client_capabilities = client_capabilities or {}
+        # For http/sse upstreams: where tokens live, whether a sign-in may
+        # start by itself ("background" in serve, "never" elsewhere), and
+        # whom to tell when one completes.
+        self.transport_options = {"auth_dir": config.auth_dir, "auth_flow": auth_flow, "on_authorized": on_authorized}
         self._conns: dict[str, Upstream] = {}
         self._locks = {name: threading.Lock() for name in config.servers}
         self._eras: dict[str, str] = {}
@@ -57,7 +62,8 @@ class Pool:
                 return conn
             if conn is not None:
                 conn.close()  # reap what is left of the dead one
-            conn = Upstream(server, transports.create(server), self.handlers, self.client_capabilities)
+            conn = Upstream(server, transports.create(server, **self.transport_options), self.handlers,
+                            self.client_capabilities)  # fmt: skip
             started = time.monotonic()
             try:
                 conn.connect(timeout, self._eras.get(name))
