@@ -1,0 +1,122 @@
+"""Remote upstreams over Streamable HTTP and HTTP+SSE, against the official SDK server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+from conftest import clean_env, run_cli, write_config
+from remote_peer import Peer
+
+pytest.importorskip("mcp")
+
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+
+
+@pytest.fixture
+def peer():
+    started: list[Peer] = []
+
+    def start(*args: str) -> Peer:
+        p = Peer(*args)
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()
+
+
+def _check_calls(proc) -> None:
+    """Tools are found, and results come back exactly as the server made them."""
+    proc.initialize()
+    found = proc.text("search_tools", {"query": "weather structured"})
+    assert "remote__weather" in found
+    weather = proc.execute("remote__weather", {"city": "Oslo"})
+    assert weather["content"] == [
+        {"type": "text", "text": "Oslo: 21.5C"},
+        {"type": "image", "data": PNG, "mimeType": "image/png"},
+    ]
+    assert weather["structuredContent"] == {"city": "Oslo", "temp_c": 21.5}
+    assert not weather.get("isError")
+    picture = proc.execute("remote__picture", {"caption": "dot"})
+    image = [c for c in picture["content"] if c["type"] == "image"][0]
+    assert base64.b64decode(image["data"]) == base64.b64decode(PNG)
+    assert proc.execute("remote__echo", {"text": "héllo"})["content"][0]["text"] == "héllo"
+
+
+@pytest.mark.parametrize(
+    "args, era",
+    [
+        ((), "2026-07-28"),  # dual-era server: the modern probe wins
+        (("--legacy-only",), "2025-11-25"),  # refuses modern requests: initialize, session
+        (("--legacy-only", "--json-response"), "2025-11-25"),  # JSON bodies instead of event streams
+    ],
+    ids=["modern", "legacy-sse-responses", "legacy-json-responses"],
+)
+def test_streamable_http(tmp_path, mcpzip, peer, args, era):
+    server = peer(*args)
+    config = write_config(tmp_path, {"remote": {"type": "http", "url": server.url("/mcp")}})
+    proc = mcpzip(config, clean_env(MCPZIP_LOG="debug"))
+    _check_calls(proc)
+    assert f"remote: connected ({era}" in proc.stderr
+    assert proc.close() == 0
+    if era != "2026-07-28":
+        # The legacy session was ended with a DELETE when mcpzip stopped.
+        assert "Terminating session" in server.stderr
+
+
+def test_legacy_sse_transport(tmp_path, mcpzip, peer):
+    server = peer("--transport", "sse")
+    config = write_config(tmp_path, {"remote": {"type": "sse", "url": server.url("/sse")}})
+    proc = mcpzip(config)
+    _check_calls(proc)
+    assert proc.close() == 0
+
+
+def test_http_url_of_an_sse_server_falls_back_to_sse(tmp_path, mcpzip, peer):
+    server = peer("--transport", "sse")
+    config = write_config(tmp_path, {"remote": {"type": "http", "url": server.url("/sse")}})
+    proc = mcpzip(config, clean_env(MCPZIP_LOG="debug"))
+    _check_calls(proc)
+    assert "trying the legacy HTTP+SSE transport" in proc.stderr
+    assert proc.close() == 0
+
+
+def test_headers_are_sent_and_turn_oauth_off(tmp_path, peer):
+    server = peer("--oauth")
+    config = write_config(tmp_path, {"remote": {"type": "http", "url": server.url("/mcp"),
+                                                "headers": {"Authorization": "Bearer not-a-real-token"}}})  # fmt: skip
+    result = run_cli("call", "remote__echo", '{"text": "x"}', "--config", str(config),
+                     env=clean_env(MCPZIP_LOG="debug", HOME=str(tmp_path)))  # fmt: skip
+    assert result.returncode == 1
+    assert "refused the request with the headers in the config (HTTP 401)" in result.stderr
+    assert "not-a-real-token" not in result.stderr
+    assert server.stats()["registrations"] == 0  # no OAuth attempted
+    assert not (tmp_path / "auth").exists()
+
+
+@pytest.mark.parametrize("url", ["http://example.com/mcp", "http://10.0.0.1:8080/mcp"])
+def test_plain_http_is_refused_for_remote_hosts(tmp_path, url):
+    config = write_config(tmp_path, {"remote": {"type": "http", "url": url}})
+    started = time.monotonic()
+    result = run_cli("list", "--config", str(config))
+    assert result.returncode == 1
+    assert "refusing plain http://" in result.stdout + result.stderr
+    assert time.monotonic() - started < 10  # refused before any connection attempt
+
+
+def test_unreachable_server_is_a_clear_tool_error(tmp_path, mcpzip):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = write_config(tmp_path, {"remote": {"type": "http", "url": f"http://127.0.0.1:{port}/mcp"}})
+    proc = mcpzip(config)
+    proc.initialize()
+    result = proc.execute("remote__echo", {"text": "x"})
+    assert result["isError"]
+    assert "remote" in result["content"][0]["text"]
+    assert proc.close() == 0
