@@ -240,7 +240,7 @@ class HttpTransport(Transport):
         response = send_authorized(self, "POST", self.url, self._base_headers(message, ACCEPT),
                                    data=body, stream=stream, timeout=timeout)  # fmt: skip
         sid = response.headers.get("Mcp-Session-Id")
-        if sid and not self._session_id:
+        if sid and not self._session_id and message.get("method") == "initialize":
             self._session_id = sid
         if response.status_code == 404 and had_session:
             response.close()
