@@ -25,6 +25,8 @@ from .store import Store, Token
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     import requests
 
     from ..config import ServerConfig
@@ -156,8 +158,6 @@ def refresh(http: requests.Session, server_name: str, token: Token) -> Token:
 
 def token_request(http: requests.Session, server_name: str, endpoint: str, form: dict, client: dict) -> dict:
     """POST to the token endpoint with the client's authentication method."""
-    import requests
-
     web.check_url(endpoint, f"server {server_name}: token endpoint")
     # client_id goes in the body with every method: servers differ on needing
     # it beside Basic authentication, and it is not a secret.
@@ -172,25 +172,32 @@ def token_request(http: requests.Session, server_name: str, endpoint: str, form:
         headers["Authorization"] = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
     elif method == "client_secret_post" and secret:
         form["client_secret"] = secret
-    try:
-        response = http.post(endpoint, data=form, headers=headers, timeout=web.SHORT_TIMEOUT, allow_redirects=False)
-    except requests.RequestException as e:
-        raise AuthError(f"server {server_name}: cannot reach the token endpoint ({type(e).__name__})") from None
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if response.status_code != 200 or not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
+    status, data = _post(http, server_name, endpoint, "the token endpoint", data=form, headers=headers)
+    if status != 200 or not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
         detail = ""
         if isinstance(data, dict) and data.get("error"):
             detail = f": {data.get('error')}" + (f" ({data['error_description']})" if data.get("error_description") else "")
-        raise AuthError(f"server {server_name}: the token endpoint answered HTTP {response.status_code}{detail}")
+        raise AuthError(f"server {server_name}: the token endpoint answered HTTP {status}{detail}")
     token_type = str(data.get("token_type") or "Bearer")
     if token_type.lower() != "bearer":
         raise AuthError(f"server {server_name}: the token endpoint issued a {token_type!r} token, not a Bearer token")
     log.add_secret(data.get("access_token"))
     log.add_secret(data.get("refresh_token"))
     return data
+
+
+def _post(http: requests.Session, server_name: str, endpoint: str, what: str, **kwargs: Any) -> tuple[int, Any]:
+    """POST to an authorization-server endpoint: (status, decoded JSON or None)."""
+    import requests
+
+    try:
+        response = http.post(endpoint, timeout=web.SHORT_TIMEOUT, allow_redirects=False, **kwargs)
+    except requests.RequestException as e:
+        raise AuthError(f"server {server_name}: cannot reach {what} ({web.describe_error(e)})") from None
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        return response.status_code, None
 
 
 def open_browser(url: str, server_name: str) -> None:
@@ -275,8 +282,6 @@ def _configured_client(server: ServerConfig, store: Store, disc: Discovery) -> t
 
 def _register(http: requests.Session, server: ServerConfig, disc: Discovery, scope: str | None) -> dict:
     """RFC 7591 dynamic registration of a native client with a loopback redirect URI."""
-    import requests
-
     endpoint = disc.registration_endpoint
     if not endpoint:
         raise AuthError(
@@ -305,17 +310,10 @@ def _register(http: requests.Session, server: ServerConfig, disc: Discovery, sco
     }
     if scope:
         body["scope"] = scope
-    try:
-        response = http.post(endpoint, json=body, headers={"Accept": "application/json"},
-                             timeout=web.SHORT_TIMEOUT, allow_redirects=False)  # fmt: skip
-    except requests.RequestException as e:
-        raise AuthError(f"server {server.name}: cannot reach the registration endpoint ({type(e).__name__})") from None
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if response.status_code not in (200, 201) or not isinstance(data, dict) or not isinstance(data.get("client_id"), str):
-        raise AuthError(f"server {server.name}: client registration failed (HTTP {response.status_code})")
+    status, data = _post(http, server.name, endpoint, "the registration endpoint", json=body,
+                         headers={"Accept": "application/json"})  # fmt: skip
+    if status not in (200, 201) or not isinstance(data, dict) or not isinstance(data.get("client_id"), str):
+        raise AuthError(f"server {server.name}: client registration failed (HTTP {status})")
     registration = {
         "client_id": data["client_id"],
         "auth_method": data.get("token_endpoint_auth_method") or method,

@@ -67,10 +67,10 @@ def header_value(value: str) -> str:
     return "=?base64?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
 
 
-def send_authorized(transport: Any, method: str, url: str, headers: dict, **kwargs: Any) -> requests.Response:
+def send_authorized(transport: RemoteTransport, method: str, url: str, headers: dict, **kwargs: Any) -> requests.Response:
     """One HTTP exchange, retried after the authorizer deals with a 401 or 403.
 
-    *transport* provides ``name``, ``_http``, ``_auth`` and ``_headers_auth``.
+    *transport* is a :class:`RemoteTransport`.
     Raises :class:`TransportClosed` with a sentence for the user when the
     server cannot be reached or keeps refusing.
     """
@@ -118,7 +118,9 @@ class _Exchange:
         self.cancelled = False
 
 
-class HttpTransport(Transport):
+class RemoteTransport(Transport):
+    """What the HTTP transports share: the URL check, the HTTP session, the authorizer."""
+
     def __init__(self, server: ServerConfig, auth_dir: str | None = None, auth_flow: str = auth.NEVER,
                  on_authorized: Any = None) -> None:  # fmt: skip
         self.server = server
@@ -129,6 +131,37 @@ class HttpTransport(Transport):
         self._on_authorized = on_authorized
         self._http: Any = None
         self._auth: Authorizer | None = None
+
+    def _open(self, pool_size: int = 16) -> None:
+        """Check the URL, make the HTTP session, and find the authorizer (none with ``headers``)."""
+        try:
+            web.check_url(self.url, f"server {self.name}")
+        except web.InsecureURL as e:
+            raise TransportClosed(str(e)) from None
+        self._http = web.session(pool_size)
+        if not self.server.headers and self._auth_dir:
+            self._auth = auth.for_server(self.server, self._auth_dir, self._auth_flow, self._on_authorized)
+
+    def _headers_auth(self) -> dict:
+        value = self._auth.header() if self._auth is not None else None
+        return {"Authorization": value} if value else {}
+
+    def _event_messages(self, event: Any) -> list:
+        """The JSON-RPC messages of a ``message`` event; none for priming and other events."""
+        if event.event != "message" or not event.data.strip():
+            return []
+        try:
+            message = json.loads(event.data)
+        except ValueError:
+            log.debug("%s: skipped an event that is not JSON", self.name)
+            return []
+        return message if isinstance(message, list) else [message]
+
+
+class HttpTransport(RemoteTransport):
+    def __init__(self, server: ServerConfig, auth_dir: str | None = None, auth_flow: str = auth.NEVER,
+                 on_authorized: Any = None) -> None:  # fmt: skip
+        super().__init__(server, auth_dir, auth_flow, on_authorized)
         self._on_message: OnMessage | None = None
         self._on_close: OnClose | None = None
         self._lock = threading.Lock()
@@ -146,14 +179,8 @@ class HttpTransport(Transport):
     # -- contract ---------------------------------------------------------------
 
     def start(self, on_message: OnMessage, on_close: OnClose) -> None:
-        try:
-            web.check_url(self.url, f"server {self.name}")
-        except web.InsecureURL as e:
-            raise TransportClosed(str(e)) from None
+        self._open()
         self._on_message, self._on_close = on_message, on_close
-        self._http = web.session()
-        if not self.server.headers and self._auth_dir:
-            self._auth = auth.for_server(self.server, self._auth_dir, self._auth_flow, self._on_authorized)
         if self.url in _sse_urls:
             self._use_sse()
 
@@ -227,10 +254,6 @@ class HttpTransport(Transport):
         elif self._protocol_version:
             headers["MCP-Protocol-Version"] = self._protocol_version
         return headers
-
-    def _headers_auth(self) -> dict:
-        value = self._auth.header() if self._auth is not None else None
-        return {"Authorization": value} if value else {}
 
     # -- POST ---------------------------------------------------------------------------
 
@@ -383,14 +406,7 @@ class HttpTransport(Transport):
                     last_id = event.id
                 if event.retry and str(event.retry).isdigit():
                     self._retry = min(int(event.retry) / 1000.0, MAX_RETRY)
-                if event.event != "message" or not event.data.strip():
-                    continue  # priming events and other event types carry no message
-                try:
-                    message = json.loads(event.data)
-                except ValueError:
-                    log.debug("%s: skipped an event that is not JSON", self.name)
-                    continue
-                for item in message if isinstance(message, list) else [message]:
+                for item in self._event_messages(event):
                     self._deliver(item, exchange)
                 if stop_when_answered and exchange is not None and exchange.answered:
                     break

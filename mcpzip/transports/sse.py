@@ -11,13 +11,12 @@ the POST.
 
 from __future__ import annotations
 
-import json
 import threading
 from urllib.parse import urljoin, urlsplit
 
 from .. import auth, jsonrpc, log, web
-from . import Transport, TransportClosed
-from .http import STREAM_TIMEOUT, send_authorized
+from . import TransportClosed
+from .http import STREAM_TIMEOUT, RemoteTransport, send_authorized
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
 
     import requests
 
-    from ..auth.authorizer import Authorizer
     from ..config import ServerConfig
     from . import OnClose, OnMessage
 
@@ -33,35 +31,18 @@ if TYPE_CHECKING:
 ENDPOINT_WAIT = 15.0
 
 
-class SseTransport(Transport):
+class SseTransport(RemoteTransport):
     def __init__(self, server: ServerConfig, auth_dir: str | None = None, auth_flow: str = auth.NEVER,
                  on_authorized: Any = None) -> None:  # fmt: skip
-        self.server = server
-        self.name = server.name
-        self.url = server.url
-        self._auth_dir = auth_dir
-        self._auth_flow = auth_flow
-        self._on_authorized = on_authorized
-        self._http: Any = None
-        self._auth: Authorizer | None = None
+        super().__init__(server, auth_dir, auth_flow, on_authorized)
         self._endpoint: str | None = None
         self._endpoint_known = threading.Event()
         self._stream: requests.Response | None = None
         self._reader: threading.Thread | None = None
         self._closing = False
 
-    def _headers_auth(self) -> dict:
-        value = self._auth.header() if self._auth is not None else None
-        return {"Authorization": value} if value else {}
-
     def start(self, on_message: OnMessage, on_close: OnClose) -> None:
-        try:
-            web.check_url(self.url, f"server {self.name}")
-        except web.InsecureURL as e:
-            raise TransportClosed(str(e)) from None
-        self._http = web.session(pool_size=8)
-        if not self.server.headers and self._auth_dir:
-            self._auth = auth.for_server(self.server, self._auth_dir, self._auth_flow, self._on_authorized)
+        self._open(pool_size=8)
         headers = {"Accept": "text/event-stream", **self.server.headers}
         response = send_authorized(self, "GET", self.url, headers, stream=True, timeout=STREAM_TIMEOUT)
         kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -83,14 +64,7 @@ class SseTransport(Transport):
                 if event.event == "endpoint":
                     self._set_endpoint(event.data.strip())
                     continue
-                if event.event != "message" or not event.data.strip():
-                    continue
-                try:
-                    message = json.loads(event.data)
-                except ValueError:
-                    log.debug("%s: skipped an event that is not JSON", self.name)
-                    continue
-                for item in message if isinstance(message, list) else [message]:
+                for item in self._event_messages(event):
                     try:
                         on_message(item)
                     except Exception as e:  # a handler bug must not kill the reader
