@@ -56,8 +56,11 @@ class Peer:
         with urllib.request.urlopen(self.url("/test/stats"), timeout=10) as r:
             return json.loads(r.read())
 
+    def post(self, path: str) -> None:
+        urllib.request.urlopen(urllib.request.Request(self.url(path), method="POST"), timeout=10).read()
+
     def expire_tokens(self) -> None:
-        urllib.request.urlopen(urllib.request.Request(self.url("/test/expire"), method="POST"), timeout=10).read()
+        self.post("/test/expire")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -7,7 +7,8 @@ It binds 127.0.0.1 on a free port and prints ``READY <port>`` on stdout once
 it accepts connections.  With ``--oauth`` the same app is also the OAuth
 authorization server (dynamic registration, PKCE, refresh), approving every
 authorization at once, so a "browser" only has to follow the redirect.  Test
-hooks: ``GET /test/stats`` (authorizations, refreshes, registrations, the
+hooks: ``POST /test/drop-sessions`` (every session id answers 404 from now on),
+``GET /test/stats`` (authorizations, refreshes, registrations, the
 last authorization's scope and resource) and ``POST /test/expire`` (every
 access token issued so far stops working).  ``--legacy-only`` answers
 modern requests the way servers from before 2026 do (400, "Missing session ID").
@@ -32,7 +33,7 @@ from starlette.responses import JSONResponse
 
 from mcp.server.auth.provider import AccessToken, AuthorizationCode, RefreshToken, construct_redirect_uri
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions
-from mcp.server.mcpserver import Image, MCPServer
+from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from mcp.types import CallToolResult, ImageContent, TextContent
 
@@ -146,6 +147,17 @@ def build(args: argparse.Namespace, port: int) -> MCPServer:
                      ImageContent(type="image", data=base64.b64encode(PNG).decode(), mime_type="image/png")],
             structured_content={"city": city, "temp_c": 21.5},
         )  # fmt: skip
+
+    @mcp.tool()
+    async def announce(text: str, ctx: Context) -> str:
+        """Send a log message that belongs to no request (legacy: on the standalone stream)."""
+        await ctx.session.send_log_message(level="info", data=text)
+        return "announced"
+
+    @mcp.custom_route("/test/drop-sessions", methods=["POST"])
+    async def drop_sessions(request: Request) -> JSONResponse:
+        mcp.session_manager._server_instances.clear()  # as if the server had restarted
+        return JSONResponse({"ok": True})
 
     @mcp.custom_route("/test/stats", methods=["GET"])
     async def stats(request: Request) -> JSONResponse:
