@@ -56,7 +56,7 @@ class Authorizer:
         with self._lock:
             token = self._current()
             if token is not None and token.expired() and token.refresh_token:
-                token = self._try_refresh(token) or token
+                token = self._refresh_shared(token) or token
             return f"Bearer {token.access_token}" if token is not None else None
 
     def refused(self, sent: str | None, status: int, www_authenticate: str | None) -> None:
@@ -75,7 +75,7 @@ class Authorizer:
                 raise AuthRequired(self._pending_message())
             wanted: list[str] | None = None
             if status == 401:
-                if current is not None and current.refresh_token and self._try_refresh(current):
+                if current is not None and current.refresh_token and self._refresh_shared(current):
                     return
             else:
                 required = (challenge.scope or "").split()
@@ -110,6 +110,21 @@ class Authorizer:
         log.info("%s: using the token mcp-remote stored for %s", self.name, self.server.url)
         self.store.save_token(self.server.url, token)
         return token
+
+    def _refresh_shared(self, token: Token) -> Token | None:
+        """Refresh *token* unless another process already did; the token to use, or None.
+
+        Servers that rotate refresh tokens accept each one once, so processes
+        sharing the token file take turns: the second finds the first's result.
+        """
+        try:
+            with self.store.lock("refresh " + self.server.url, timeout=30.0):
+                latest = self._current(reload=True)
+                if latest is not None and latest.access_token != token.access_token and not latest.expired():
+                    return latest
+                return self._try_refresh(token)
+        except TimeoutError:
+            return None
 
     def _try_refresh(self, token: Token) -> Token | None:
         from .flow import refresh

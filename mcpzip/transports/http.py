@@ -277,6 +277,7 @@ class HttpTransport(RemoteTransport):
             if self._ended or self._closed:
                 return
             self._ended = True
+            self._session_id = None  # gone: nothing to DELETE
         self._stop.set()
         web.abort(self._listen_response)
         if self._on_close is not None:
