@@ -150,3 +150,50 @@ def test_lost_session_is_initialized_again(tmp_path, mcpzip, peer):
     assert "the server ended the session" in proc.stderr
     assert server.stderr.count("Created new transport with session ID") == 2
     assert proc.close() == 0
+
+
+def _server_everything() -> list[str] | None:
+    """How to start Node's @modelcontextprotocol/server-everything, if it is installed here."""
+    import os
+    import shutil
+
+    script = os.environ.get("MCPZIP_SERVER_EVERYTHING")  # path to its dist/index.js
+    node = shutil.which("node")
+    if script and node and os.path.isfile(script):
+        return [node, script]
+    found = shutil.which("mcp-server-everything")
+    return [found] if found else None
+
+
+def test_node_server_everything_over_streamable_http(tmp_path, mcpzip):
+    import os
+    import socket
+    import subprocess
+
+    command = _server_everything()
+    if command is None:
+        pytest.skip("@modelcontextprotocol/server-everything is not installed (optional peer)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([*command, "streamableHttp"], env=dict(os.environ, PORT=str(port)),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "server-everything did not start"
+                time.sleep(0.1)  # waiting for another process to listen
+        config = write_config(tmp_path, {"everything": {"type": "http", "url": f"http://127.0.0.1:{port}/mcp"}})
+        proc = mcpzip(config)
+        proc.initialize()
+        assert "everything__echo" in proc.text("search_tools", {"query": "echo message"})
+        result = proc.execute("everything__echo", {"message": "hi from mcpzip"})
+        assert "hi from mcpzip" in result["content"][0]["text"]
+        assert proc.close() == 0
+    finally:
+        server.terminate()
+        server.wait(10)
