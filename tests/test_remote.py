@@ -129,21 +129,23 @@ def _wait_for(predicate, proc, timeout: float = 15) -> None:
         time.sleep(0.05)  # waiting on another process's output: no event to block on
 
 
-def test_standalone_stream_delivers_server_initiated_messages(tmp_path, mcpzip, peer):
+def _legacy_session(tmp_path, mcpzip, peer):
     server = peer("--legacy-only")
     config = write_config(tmp_path, {"remote": {"type": "http", "url": server.url("/mcp")}})
     proc = mcpzip(config, clean_env(MCPZIP_LOG="info"))
     proc.initialize()
+    return server, proc
+
+
+def test_standalone_stream_delivers_server_initiated_messages(tmp_path, mcpzip, peer):
+    _, proc = _legacy_session(tmp_path, mcpzip, peer)
     assert proc.execute("remote__announce", {"text": "hello from the GET stream"})["content"][0]["text"] == "announced"
     _wait_for(lambda: "[remote] hello from the GET stream" in proc.stderr, proc)
     assert proc.close() == 0
 
 
 def test_lost_session_is_initialized_again(tmp_path, mcpzip, peer):
-    server = peer("--legacy-only")
-    config = write_config(tmp_path, {"remote": {"type": "http", "url": server.url("/mcp")}})
-    proc = mcpzip(config, clean_env(MCPZIP_LOG="info"))
-    proc.initialize()
+    server, proc = _legacy_session(tmp_path, mcpzip, peer)
     assert proc.execute("remote__echo", {"text": "before"})["content"][0]["text"] == "before"
     server.post("/test/drop-sessions")
     assert proc.execute("remote__echo", {"text": "after"})["content"][0]["text"] == "after"
