@@ -43,17 +43,19 @@ def test_cache_is_written_beside_the_config_with_mode_0644(tmp_path, mcpzip):
 
 def test_second_start_answers_from_cache_while_upstreams_are_unreachable(tmp_path, mcpzip):
     config = build_cache(tmp_path, mcpzip, {"fx": fixture_server()})
-    write_config(tmp_path, {"fx": {"command": "mcpzip-test-no-such-command"}})
+    # Now the server starts but never answers: listing it would take the full 30 s.
+    silent = {"command": sys.executable, "args": ["-c", "import time; time.sleep(120)"]}
+    write_config(tmp_path, {"fx": silent}, call_timeout_seconds=1)
     proc = mcpzip(config)
     proc.initialize()
     started = time.monotonic()
     text = proc.text("search_tools", {"query": "echo text back"})
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 5
     assert text.startswith("fx__echo: Echo the given text back unchanged.")
     described = json.loads(proc.text("describe_tool", {"name": "fx__add"}))
     assert described["outputSchema"]["required"] == ["sum"] and described["title"] == "Adder"
     result = proc.execute("fx__echo", {"text": "x"})
-    assert result["isError"] is True and "mcpzip-test-no-such-command" in result["content"][0]["text"]
+    assert result["isError"] is True and "timed out" in result["content"][0]["text"]
     assert proc.close() == 0
     # The failed refresh kept the cached tools.
     assert any(e["name"] == "fx__echo" for e in json.loads(cache_of(config).read_text()))
