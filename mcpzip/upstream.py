@@ -33,6 +33,10 @@ CLIENT_INFO = {"name": "mcpzip", "version": __version__}
 # A legacy server may ignore ``server/discover`` instead of refusing it; this
 # bounds how long a silent probe can delay the fallback to ``initialize``.
 DISCOVER_TIMEOUT = 5.0
+# Modern errors other than "unsupported version": positive evidence of a
+# modern server that will not accept this client (header mismatch, a client
+# capability it requires).
+MODERN_REFUSALS = (-32020, -32021)
 # Progress keeps a call alive, but never past this multiple of its timeout.
 PROGRESS_MAX_FACTOR = 10
 
@@ -165,6 +169,10 @@ class Upstream:
             result = self.request("server/discover", {}, timeout, cancel_on_timeout=False)
         except RPCError as e:
             supported = e.data.get("supported") if isinstance(e.data, dict) else None
+            if e.code in MODERN_REFUSALS:
+                # A modern server that cannot serve us as we are (a capability
+                # it requires, a header it disputes): falling back would not help.
+                raise UpstreamError(f"the server refused mcpzip's request: {e.message}") from None
             if e.code == jsonrpc.UNSUPPORTED_PROTOCOL_VERSION and isinstance(supported, list):
                 if not any(v in protocol.LEGACY_VERSIONS for v in supported):
                     raise UpstreamError(
