@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from servers.fixture_server import TOOLS
 from conftest import clean_env, fixture_server, run_cli, write_config
 
 from mcpzip import __version__
@@ -37,7 +38,7 @@ def test_bad_usage_exits_2():
 def test_list_shows_servers_and_tools(config):
     r = run_cli("list", "--config", config)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("fx (stdio, 14 tools)\n")
+    assert r.stdout.startswith(f"fx (stdio, {len(TOOLS)} tools)\n")
     assert "  fx__echo: Echo the given text back unchanged." in r.stdout
 
 
@@ -45,7 +46,7 @@ def test_list_exits_1_when_a_server_is_broken(tmp_path):
     path = write_config(tmp_path, {"fx": fixture_server(), "broken": {"command": "mcpzip-test-no-such-command"}})
     r = run_cli("list", "--config", str(path))
     assert r.returncode == 1
-    assert "fx (stdio, 14 tools)" in r.stdout
+    assert f"fx (stdio, {len(TOOLS)} tools)" in r.stdout
     assert "broken (stdio, 0 tools" in r.stdout and "not found" in r.stdout
 
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from servers.fixture_server import TOOLS
 from conftest import fixture_server, wait_gone, write_config
 
 MODERN = "2026-07-28"
@@ -40,8 +41,8 @@ def test_instructions_name_servers_with_tool_counts(proc):
     proc.initialize()
     proc.text("search_tools", {"query": "echo"})  # waits for the first listing
     instructions = proc.initialize()["instructions"]
-    assert "- fx (14 tools)" in instructions
-    assert "- other (14 tools)" in instructions
+    assert f"- fx ({len(TOOLS)} tools)" in instructions
+    assert f"- other ({len(TOOLS)} tools)" in instructions
     assert "search_tools" in instructions and "execute_tool" in instructions
 
 

@@ -57,13 +57,28 @@ TOOLS = [
     {"name": "stderr_flood", "description": "Write many bytes to stderr, then answer.",
      "inputSchema": {"type": "object", "properties": {"bytes": {"type": "integer"}}, "required": ["bytes"]}},
     {"name": "fail", "description": "Return a tool error result.", "inputSchema": {"type": "object", "properties": {}}},
-    {"name": "received", "description": "Return the notifications this server has received.",
+    {"name": "received", "description": "Return the notifications (and setLevel requests) this server has received.",
      "inputSchema": {"type": "object", "properties": {}}},
     {"name": "pid", "description": "Return this server's process id.", "inputSchema": {"type": "object", "properties": {}}},
+    {"name": "progress", "description": "Report progress in steps (one every few ms), then answer.",
+     "inputSchema": {"type": "object", "properties": {"steps": {"type": "integer"}, "ms": {"type": "integer"}},
+                     "required": ["steps"]}},
+    {"name": "log", "description": "Send a log message notification, then answer.",
+     "inputSchema": {"type": "object", "properties": {"level": {"type": "string"}, "text": {"type": "string"}},
+                     "required": ["text"]}},
+    {"name": "grow", "description": "Add a new tool to this server and announce the changed list.",
+     "inputSchema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}},
+    {"name": "ask", "description": "Ask the client something (a server-to-client request) and return the answer.",
+     "inputSchema": {"type": "object", "properties": {"method": {"type": "string"}, "params": {"type": "object"}},
+                     "required": ["method"]}},
 ]
 
 write_lock = threading.Lock()
 notifications: list[dict] = []
+grown: list[dict] = []
+answers: dict[object, dict] = {}  # responses to our own requests, by id
+answered = threading.Condition()
+own_ids = iter(range(1, 1_000_000))
 options = argparse.Namespace()
 
 
@@ -78,7 +93,38 @@ def text(value: str) -> dict:
     return {"content": [{"type": "text", "text": value}]}
 
 
-def call(name: str, args: dict) -> dict | None:
+def ask_client(method: str, params: dict | None) -> dict:
+    """Send the client a request and wait for its response."""
+    rid = f"fixture-{next(own_ids)}"
+    send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}})
+    with answered:
+        answered.wait_for(lambda: rid in answers, timeout=30)
+        return answers.pop(rid, {"error": {"code": -1, "message": "no answer"}})
+
+
+def call(name: str, args: dict, meta: dict) -> dict | None:
+    if name == "progress":
+        token = meta.get("progressToken")
+        for i in range(args["steps"]):
+            if args.get("ms"):
+                time.sleep(args["ms"] / 1000)
+            if token is not None:
+                send({"jsonrpc": "2.0", "method": "notifications/progress",
+                      "params": {"progressToken": token, "progress": i + 1, "total": args["steps"], "message": f"step {i + 1}"}})
+        return text(f"{args['steps']} steps, token {'seen' if token is not None else 'absent'}")
+    if name == "log":
+        send({"jsonrpc": "2.0", "method": "notifications/message",
+              "params": {"level": args.get("level", "info"), "logger": "fixture-logger", "data": args["text"]}})
+        return text("logged")
+    if name == "grow":
+        grown.append({"name": args["name"], "description": f"A tool grown at run time: {args['name']}.",
+                      "inputSchema": {"type": "object"}})
+        send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+        return text("grown")
+    if name == "ask":
+        return text(json.dumps(ask_client(args["method"], args.get("params"))))
+    if any(t["name"] == name for t in grown):
+        return text(f"{name} ran")
     if name == "echo":
         return text(args["text"])
     if name == "add":
@@ -126,7 +172,7 @@ def call(name: str, args: dict) -> dict | None:
 def handle_call(request: dict) -> None:
     params = request.get("params") or {}
     try:
-        result = call(params.get("name"), params.get("arguments") or {})
+        result = call(params.get("name"), params.get("arguments") or {}, params.get("_meta") or {})
     except KeyError:
         send({"jsonrpc": "2.0", "id": request["id"], "error": {"code": -32602, "message": "Unknown tool"}})
         return
@@ -139,7 +185,7 @@ def all_tools() -> list[dict]:
         {"name": f"tool_{i}", "description": f"Generated tool number {i}.", "inputSchema": {"type": "object"}}
         for i in range(options.extra_tools)
     ]
-    return TOOLS + extra
+    return TOOLS + extra + grown
 
 
 def handle(request: dict) -> None:
@@ -148,7 +194,7 @@ def handle(request: dict) -> None:
     if method == "initialize":
         send({"jsonrpc": "2.0", "id": rid, "result": {
             "protocolVersion": request["params"]["protocolVersion"],
-            "capabilities": {"tools": {}},
+            "capabilities": {"tools": {"listChanged": True}, "logging": {}},
             "serverInfo": {"name": options.name, "version": "1.0"},
         }})
     elif method == "tools/list":
@@ -162,6 +208,9 @@ def handle(request: dict) -> None:
     elif method == "tools/call":
         threading.Thread(target=handle_call, args=(request,), daemon=True).start()
     elif method == "ping":
+        send({"jsonrpc": "2.0", "id": rid, "result": {}})
+    elif method == "logging/setLevel":
+        notifications.append(request)
         send({"jsonrpc": "2.0", "id": rid, "result": {}})
     else:
         send({"jsonrpc": "2.0", "id": rid, "error": {"code": -32601, "message": "Method not found"}})
@@ -192,6 +241,10 @@ def main() -> None:
             handle(message)
         elif "method" in message:
             notifications.append(message)
+        else:
+            with answered:
+                answers[message.get("id")] = message
+                answered.notify_all()
 
 
 if __name__ == "__main__":
