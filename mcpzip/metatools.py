@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 MAX_LIMIT = 50
 DESCRIPTION_CHARS = 160
 PARAMS_SHOWN = 8
+# Rounds of ``input_required`` answered for the client before giving up.
+MAX_INPUT_ROUNDS = 10
 # How long a meta-tool waits for a first listing when there is no cache.
 FIRST_LISTING_WAIT = 30.0
 
@@ -134,6 +136,10 @@ class MetaTools:
     def refresh(self) -> list:
         """List every server in the background; returns the threads doing it."""
         return self.catalog.refresh(self.pool.list_tools)
+
+    def relist(self, server: str) -> None:
+        """List one server again in the background (its tools changed)."""
+        self.catalog.refresh(self.pool.list_tools, [server])
 
     def close(self) -> None:
         self.pool.close()
@@ -243,7 +249,28 @@ class MetaTools:
             )
         seconds = timeout or self.config.call_timeout_seconds or None
         try:
-            return self.pool.call_tool(found.server, found.name, arguments, seconds, context)
+            result = self.pool.call_tool(found.server, found.name, arguments, seconds, context)
+            rounds = 0
+            # A modern upstream asks for input with an ``input_required``
+            # result.  A client that can be asked (legacy session) is asked
+            # here and the call retried; otherwise the result goes back as is
+            # and the client retries through execute_tool itself.
+            while result.get("resultType") == "input_required" and context is not None and context.ask is not None:
+                rounds += 1
+                if rounds > MAX_INPUT_ROUNDS:
+                    return error_result(f"{found.prefixed} kept asking for input; gave up after {MAX_INPUT_ROUNDS} rounds")
+                requests = result.get("inputRequests") if isinstance(result.get("inputRequests"), dict) else {}
+                try:
+                    context.input_responses = {
+                        key: context.ask(str(req.get("method")), req.get("params") or {})
+                        for key, req in requests.items()
+                        if isinstance(req, dict)
+                    }
+                except RPCError as e:
+                    return error_result(f"{found.prefixed} needs input the client could not give: {e.message}")
+                context.request_state = result.get("requestState")
+                result = self.pool.call_tool(found.server, found.name, arguments, seconds, context)
+            return result
         except RPCError as e:
             return error_result(f"{found.prefixed}: the server refused the call ({e.code}: {e.message})")
         except UpstreamError as e:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 
-from . import log, transports
+from . import log, protocol, transports
 from .upstream import Handlers, NotSent, Upstream, UpstreamError
 
 TYPE_CHECKING = False
@@ -36,6 +36,8 @@ class Pool:
         # start by itself ("background" in serve, "never" elsewhere), and
         # whom to tell when one completes.
         self.transport_options = {"auth_dir": config.auth_dir, "auth_flow": auth_flow, "on_authorized": on_authorized}
+        # The client's logging level, passed on to every upstream.
+        self.log_level: str | None = None
         self._conns: dict[str, Upstream] = {}
         self._locks = {name: threading.Lock() for name in config.servers}
         self._eras: dict[str, str] = {}
@@ -64,6 +66,7 @@ class Pool:
                 conn.close()  # reap what is left of the dead one
             conn = Upstream(server, transports.create(server, **self.transport_options), self.handlers,
                             self.client_capabilities)  # fmt: skip
+            conn.log_level = self.log_level
             started = time.monotonic()
             try:
                 conn.connect(timeout, self._eras.get(name))
@@ -78,6 +81,7 @@ class Pool:
                 self._eras[name] = conn.era
             with self._lock:
                 self._conns[name] = conn
+            conn.listen()
             self._start_reaper()
             return conn
         finally:
@@ -103,6 +107,30 @@ class Pool:
     def connections(self) -> list[Upstream]:
         with self._lock:
             return list(self._conns.values())
+
+    def set_log_level(self, level: str) -> None:
+        """Pass the client's logging level on, now and to later connections."""
+        self.log_level = level
+        self._each_connection(lambda conn: conn.set_log_level(level))
+
+    def broadcast(self, method: str, params: dict | None = None) -> None:
+        """Send a notification to every connected legacy upstream."""
+
+        def notify(conn: Upstream) -> None:
+            if conn.era == protocol.LEGACY:
+                try:
+                    conn.notify(method, params)
+                except UpstreamError:
+                    pass
+
+        self._each_connection(notify)
+
+    def _each_connection(self, action: Callable[[Upstream], None]) -> None:
+        # Off the caller's thread: one slow upstream must not hold the client up.
+        for conn in self.connections():
+            t = threading.Thread(target=action, args=(conn,), name=f"mcpzip-{conn.name}-update")
+            t.daemon = True
+            t.start()
 
     def close(self) -> None:
         """Close every connection, all at once, and stop reaping."""

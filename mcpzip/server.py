@@ -17,7 +17,8 @@ import threading
 
 from . import __version__, jsonrpc, log, protocol
 from .jsonrpc import RPCError
-from .upstream import CallContext, Cancellation, Cancelled
+from .relay import LOG_LEVELS, Relay
+from .upstream import CallContext, Cancelled
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -93,9 +94,10 @@ class Server:
         self.stdin = stdin
         self.writer = jsonrpc.Writer(stdout)
         self.workers = Workers(MAX_WORKERS)
-        self.client_capabilities: dict = {}
         self.client_info: dict = {}
         self.legacy_version: str | None = None
+        self.relay = Relay(self.send, metatools)
+        metatools.pool.handlers = self.relay.handlers()
         self._inflight: dict[Any, _Request] = {}
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -126,7 +128,7 @@ class Server:
         elif kind == "notification":
             self._notification(message)
         elif kind == "response":
-            pass  # mcpzip sends the client no requests yet; nothing to match
+            self.relay.on_response(message)
         else:
             rid = message.get("id") if isinstance(message, dict) and jsonrpc.valid_id(message.get("id")) else None
             self.send(jsonrpc.error(rid, jsonrpc.INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message"))
@@ -139,6 +141,11 @@ class Server:
             if error is not None:
                 self.send(jsonrpc.error(message["id"], error.code, error.message, error.data))
                 return
+            if self.legacy_version is None:
+                # Stateless: what the latest request says is what the client is.
+                self.relay.client_ready(meta[protocol.META_CLIENT_CAPABILITIES], legacy=False)
+                if meta.get(protocol.META_LOG_LEVEL) in LOG_LEVELS and meta[protocol.META_LOG_LEVEL] != self.relay.log_level:
+                    self.relay.set_level(meta[protocol.META_LOG_LEVEL])
         request = _Request(message, version if message["method"] != "initialize" else None)
         with self._lock:
             if request.id in self._inflight:
@@ -193,7 +200,9 @@ class Server:
             if request is not None and request.method != "initialize":
                 reason = params.get("reason")
                 request.context.cancellation.cancel(str(reason) if reason else "cancelled by the client")
-        elif method not in ("notifications/initialized", "notifications/progress", "notifications/roots/list_changed"):
+        elif method == "notifications/roots/list_changed":
+            self.relay.roots_changed()
+        elif method not in ("notifications/initialized", "notifications/progress"):
             log.debug("ignored notification %s", method)
 
     # -- requests ----------------------------------------------------------------
@@ -213,10 +222,13 @@ class Server:
             return result
         if method == "tools/call":
             return self._call_tool(request)
+        if method == "logging/setLevel":
+            self.relay.set_level(params.get("level"))
+            return {}
         raise RPCError(jsonrpc.METHOD_NOT_FOUND, f"Method not found: {method}", method)
 
     def capabilities(self) -> dict:
-        return {"tools": {"listChanged": False}}
+        return {"tools": {"listChanged": False}, "logging": {}}
 
     def _initialize(self, params: dict) -> dict:
         requested = params.get("protocolVersion")
@@ -225,7 +237,7 @@ class Server:
         version = requested if requested in protocol.LEGACY_VERSIONS else protocol.LATEST_LEGACY
         caps = params.get("capabilities")
         info = params.get("clientInfo")
-        self.client_capabilities = caps if isinstance(caps, dict) else {}
+        self.relay.client_ready(caps if isinstance(caps, dict) else {}, legacy=True)
         self.client_info = info if isinstance(info, dict) else {}
         self.legacy_version = version
         log.info("client %s speaks %s", self.client_info.get("name", "?"), version)
@@ -250,8 +262,19 @@ class Server:
         if not isinstance(name, str):
             raise RPCError(jsonrpc.INVALID_PARAMS, "Invalid params: tools/call needs a tool name")
         arguments = request.params.get("arguments")
+        context = request.context
+        token = protocol.meta_of(request.params).get("progressToken")
+        if token is not None:
+            context.on_progress = lambda params: self.send(jsonrpc.notification(
+                "notifications/progress", {**params, "progressToken": token}))  # fmt: skip
+        if request.version is not None:
+            responses, state = request.params.get("inputResponses"), request.params.get("requestState")
+            context.input_responses = responses if isinstance(responses, dict) else None
+            context.request_state = state if isinstance(state, str) else None
+        elif self.relay.can_ask:
+            context.ask = lambda method, params: self.relay.request_input(method, params, context.cancellation)
         try:
-            return self.metatools.call(name, arguments, request.context)
+            return self.metatools.call(name, arguments, context)
         except KeyError:
             raise RPCError(
                 jsonrpc.INVALID_PARAMS, f"Unknown tool: {name} (this server has search_tools, describe_tool, execute_tool)"
@@ -293,4 +316,3 @@ def _tool_definitions() -> list[dict]:
     return TOOLS
 
 
-__all__ = ["Server", "Workers", "Cancellation"]

@@ -37,6 +37,8 @@ DISCOVER_TIMEOUT = 5.0
 # modern server that will not accept this client (header mismatch, a client
 # capability it requires).
 MODERN_REFUSALS = (-32020, -32021)
+LOG_LEVEL_TIMEOUT = 10.0
+LISTEN_RETRY = 1.0
 # Progress keeps a call alive, but never past this multiple of its timeout.
 PROGRESS_MAX_FACTOR = 10
 
@@ -94,6 +96,13 @@ class CallContext:
     # Called with the params of each ``notifications/progress`` the upstream
     # sends for this call (its progressToken is ours, not the client's).
     on_progress: Callable[[dict], None] | None = None
+    # A modern client's retry of an ``input_required`` result: passed on.
+    input_responses: dict | None = None
+    request_state: str | None = None
+    # Asks the client for input (method, params) -> result, where the client
+    # can be asked (legacy sessions); None makes ``input_required`` results
+    # go back to the client as they are.
+    ask: Callable[[str, dict], Any] | None = None
 
 
 @dataclass
@@ -132,6 +141,7 @@ class Upstream:
         self.server_info: dict = {}
         self.capabilities: dict = {}
         self.instructions: str | None = None
+        self.log_level: str | None = None  # the client's, passed on
         self.last_used = time.monotonic()
         self.closed_reason: str | None = None
         self._ids = itertools.count(1)
@@ -214,6 +224,8 @@ class Upstream:
         self.instructions = result.get("instructions")
         self.notify("notifications/initialized")
         log.debug("%s: legacy era (%s)", self.name, version)
+        if self.log_level:
+            self.set_log_level(self.log_level)
 
     @property
     def alive(self) -> bool:
@@ -330,11 +342,53 @@ class Upstream:
             raise UpstreamError(str(e) or "the connection is closed") from None
 
     def _modern_meta(self) -> dict:
-        return {
+        meta = {
             protocol.META_PROTOCOL_VERSION: self.protocol_version or protocol.LATEST_MODERN,
             protocol.META_CLIENT_INFO: CLIENT_INFO,
             protocol.META_CLIENT_CAPABILITIES: self.client_capabilities,
         }
+        if self.log_level:
+            meta[protocol.META_LOG_LEVEL] = self.log_level
+        return meta
+
+    def set_log_level(self, level: str) -> None:
+        """Ask for log messages at *level* and above (legacy: ``logging/setLevel``)."""
+        self.log_level = level
+        if self.era == protocol.LEGACY and "logging" in self.capabilities:
+            try:
+                self.request("logging/setLevel", {"level": level}, LOG_LEVEL_TIMEOUT)
+            except (UpstreamError, RPCError) as e:
+                log.debug("%s: logging/setLevel failed: %s", self.name, e)
+        # Modern servers get the level in every request's _meta.
+
+    def listen(self) -> None:
+        """Hear about changed lists from a modern server, for as long as it is connected.
+
+        The modern era sends list-changed notifications only on a
+        ``subscriptions/listen`` stream; legacy servers send them unasked.
+        """
+        wanted = {
+            key: True
+            for key, feature in (("toolsListChanged", "tools"), ("promptsListChanged", "prompts"),
+                                 ("resourcesListChanged", "resources"))  # fmt: skip
+            if isinstance(self.capabilities.get(feature), dict) and self.capabilities[feature].get("listChanged")
+        }
+        if self.era != protocol.MODERN or not wanted:
+            return
+
+        def run() -> None:
+            while self.alive:
+                try:
+                    self.request("subscriptions/listen", {"notifications": wanted})
+                except (UpstreamError, RPCError) as e:
+                    log.debug("%s: subscriptions/listen ended: %s", self.name, e)
+                    if isinstance(e, RPCError):
+                        return  # not supported after all
+                time.sleep(LISTEN_RETRY)  # a stream ended by the server: open it again, gently
+
+        t = threading.Thread(target=run, name=f"mcpzip-{self.name}-listen")
+        t.daemon = True
+        t.start()
 
     # -- MCP methods ------------------------------------------------------------
 
@@ -357,7 +411,12 @@ class Upstream:
             seen.add(cursor)
 
     def call_tool(self, name: str, arguments: dict, timeout: float | None, context: CallContext | None = None) -> dict:
-        result = self.request("tools/call", {"name": name, "arguments": arguments}, timeout, context)
+        params: dict = {"name": name, "arguments": arguments}
+        if context is not None and context.input_responses is not None:
+            params["inputResponses"] = context.input_responses
+        if context is not None and context.request_state is not None:
+            params["requestState"] = context.request_state
+        result = self.request("tools/call", params, timeout, context)
         if not isinstance(result, dict):
             raise UpstreamError("tools/call answered with something that is not a result object")
         return result

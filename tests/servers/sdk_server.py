@@ -12,7 +12,7 @@ import base64
 import sys
 from typing import Annotated
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
 from mcp.types import CallToolResult, ImageContent, TextContent
 from pydantic import BaseModel
 
@@ -42,6 +42,44 @@ def weather(city: str) -> Annotated[CallToolResult, Weather]:
         ],
         structured_content={"city": city, "temp_c": 21.5},
     )
+
+
+@mcp.tool()
+async def slow(steps: int, ctx: Context) -> str:
+    """Work in steps, reporting progress after each."""
+    for i in range(steps):
+        await ctx.report_progress(i + 1, steps, f"step {i + 1}")
+    return f"done {steps}"
+
+
+@mcp.tool()
+async def grow(name: str, ctx: Context) -> str:
+    """Add a tool to this server at run time and announce the changed list."""
+
+    def grown() -> str:
+        return f"{name} ran"
+
+    mcp.add_tool(grown, name=name, description=f"A tool grown at run time: {name}.")
+    await ctx.notify_tools_changed()  # modern: to subscriptions/listen streams
+    try:
+        await ctx.request_context.session.send_tool_list_changed()  # legacy sessions
+    except Exception:
+        pass
+    return "grown"
+
+
+class Login(BaseModel):
+    name: str
+
+
+def ask_login() -> Elicit[Login]:
+    return Elicit("Please provide your GitHub username", Login)
+
+
+@mcp.tool()
+def greet(login: Annotated[Login, Resolve(ask_login)]) -> str:
+    """Greet a user, asking for their name first (elicitation)."""
+    return f"hello {login.name}"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,237 @@
+"""What passes through besides tool calls: progress, changed lists, logging,
+requests from servers to the client, and the modern era's multi-round-trip."""
+
+from __future__ import annotations
+
+import json
+import queue
+import time
+
+import pytest
+
+from conftest import ENTRY, PYTHON, SERVERS, clean_env, fixture_server, write_config
+
+SDK_SERVER = {"command": PYTHON, "args": [str(SERVERS / "sdk_server.py")]}
+
+
+def notifications(proc, method, timeout=5.0):
+    """Notifications of *method* received so far, waiting up to *timeout* for a first one."""
+    found = []
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            message = proc.notifications.get(timeout=max(0.0, deadline - time.monotonic()) if not found else 0)
+        except queue.Empty:
+            return found
+        if message["method"] == method:
+            found.append(message)
+
+
+@pytest.fixture
+def proc(tmp_path, mcpzip):
+    proc = mcpzip(write_config(tmp_path, {"fx": fixture_server()}))
+    proc.initialize()
+    return proc
+
+
+# -- progress -----------------------------------------------------------------
+
+
+def test_progress_comes_back_under_the_clients_token(proc):
+    result = proc.result("tools/call", {
+        "name": "execute_tool", "arguments": {"name": "fx__progress", "arguments": {"steps": 3}},
+        "_meta": {"progressToken": "client-token-7"},
+    })
+    assert result["content"][0]["text"] == "3 steps, token seen"
+    progress = notifications(proc, "notifications/progress")
+    assert [n["params"] for n in progress] == [
+        {"progressToken": "client-token-7", "progress": i, "total": 3, "message": f"step {i}"} for i in (1, 2, 3)
+    ]
+
+
+def test_without_a_token_the_upstream_gets_none(proc):
+    assert proc.execute("fx__progress", {"steps": 2})["content"][0]["text"] == "2 steps, token absent"
+    assert notifications(proc, "notifications/progress", timeout=0.2) == []
+
+
+def test_progress_keeps_a_long_call_alive(proc):
+    # Five steps of 400 ms each: 2 s in all, but never 1 s without news.
+    result = proc.result("tools/call", {
+        "name": "execute_tool", "arguments": {"name": "fx__progress", "arguments": {"steps": 5, "ms": 400}, "timeout": 1},
+        "_meta": {"progressToken": 1},
+    })
+    assert result["content"][0]["text"] == "5 steps, token seen"
+    # Without progress the same wait is a timeout.
+    result = proc.call("execute_tool", {"name": "fx__sleep", "arguments": {"ms": 2000}, "timeout": 1})
+    assert result["isError"] and "timed out after 1s" in result["content"][0]["text"]
+
+
+# -- changed tool lists -----------------------------------------------------------
+
+
+def wait_searchable(proc, name, query, seconds=1.0):
+    deadline = time.monotonic() + seconds
+    while name not in proc.text("search_tools", {"query": query}):
+        assert time.monotonic() < deadline, f"{name} was not searchable within {seconds}s"
+
+
+def test_a_legacy_upstreams_new_tool_is_searchable_at_once(proc, tmp_path):
+    assert proc.execute("fx__grow", {"name": "brand_new_widget"})["content"][0]["text"] == "grown"
+    wait_searchable(proc, "fx__brand_new_widget", "brand new widget")
+    assert proc.execute("fx__brand_new_widget")["content"][0]["text"] == "brand_new_widget ran"
+    # The cache follows (written just after the catalog changes).
+    deadline = time.monotonic() + 5
+    cache = tmp_path / "cache" / "tools.json"
+    while not any(e["name"] == "fx__brand_new_widget" for e in json.loads(cache.read_text())):
+        assert time.monotonic() < deadline, "the cache was not updated"
+        proc.result("ping")
+
+
+def test_a_modern_upstreams_new_tool_is_searchable_at_once(tmp_path, mcpzip):
+    pytest.importorskip("mcp")
+    proc = mcpzip(write_config(tmp_path, {"sdk": SDK_SERVER}))
+    proc.initialize()
+    assert proc.execute("sdk__echo", {"text": "connect"})["content"][0]["text"] == "connect"
+    assert proc.execute("sdk__grow", {"name": "shiny_gadget"})["content"][0]["text"] == "grown"
+    wait_searchable(proc, "sdk__shiny_gadget", "shiny gadget")
+
+
+# -- logging ------------------------------------------------------------------------
+
+
+def test_upstream_log_messages_reach_a_client_that_asked(proc):
+    proc.execute("fx__log", {"level": "warning", "text": "before any level was set"})
+    assert proc.result("logging/setLevel", {"level": "info"}) == {}
+    assert proc.execute("fx__log", {"level": "debug", "text": "too detailed"})["content"][0]["text"] == "logged"
+    proc.execute("fx__log", {"level": "warning", "text": "disk almost full"})
+    messages = [n["params"] for n in notifications(proc, "notifications/message")]
+    assert messages == [{"level": "warning", "logger": "fx/fixture-logger", "data": "disk almost full"}]
+    received = json.loads(proc.text("execute_tool", {"name": "fx__received"}))
+    assert {"level": "info"} in [m["params"] for m in received if m["method"] == "logging/setLevel"]
+
+
+def test_set_level_rejects_unknown_levels(proc):
+    assert proc.request("logging/setLevel", {"level": "loud"})["error"]["code"] == -32602
+
+
+# -- requests from servers to the client (legacy era) -------------------------------------
+
+
+def ask(proc, method, params=None):
+    return json.loads(proc.text("execute_tool", {"name": "fx__ask", "arguments": {"method": method, "params": params or {}}}))
+
+
+def test_server_requests_are_refused_when_the_client_lacks_the_capability(proc):
+    answer = ask(proc, "sampling/createMessage", {"messages": [], "maxTokens": 5})
+    assert answer["error"]["code"] == -32601
+    assert "does not support sampling/createMessage" in answer["error"]["message"]
+
+
+def test_server_requests_are_forwarded_with_ids_mapped(tmp_path, mcpzip):
+    proc = mcpzip(write_config(tmp_path, {"fx": fixture_server()}))
+    proc.initialize(capabilities={"roots": {}, "sampling": {}})
+    rid = proc.start_request("tools/call", {"name": "execute_tool", "arguments": {"name": "fx__ask", "arguments": {"method": "roots/list"}}})
+    forwarded = proc.requests.get(timeout=10)
+    assert forwarded["method"] == "roots/list"
+    assert forwarded["id"] != "fixture-1"  # mcpzip's own id, not the upstream's
+    proc.send({"jsonrpc": "2.0", "id": forwarded["id"], "result": {"roots": [{"uri": "file:///work", "name": "work"}]}})
+    answer = json.loads(proc.response(rid)["result"]["content"][0]["text"])
+    assert answer["result"] == {"roots": [{"uri": "file:///work", "name": "work"}]}
+    assert answer["id"] == "fixture-1"
+    # An error from the client reaches the upstream as an error.
+    rid = proc.start_request("tools/call", {"name": "execute_tool", "arguments": {"name": "fx__ask", "arguments": {"method": "sampling/createMessage"}}})
+    forwarded = proc.requests.get(timeout=10)
+    proc.send({"jsonrpc": "2.0", "id": forwarded["id"], "error": {"code": -1, "message": "User rejected sampling request"}})
+    answer = json.loads(proc.response(rid)["result"]["content"][0]["text"])
+    assert answer["error"] == {"code": -1, "message": "User rejected sampling request"}
+
+
+# -- with the official SDK as the client ----------------------------------------------------
+
+
+def sdk_session(config, mode, body, **callbacks):
+    mcp = pytest.importorskip("mcp")
+    anyio = pytest.importorskip("anyio")
+    params = mcp.StdioServerParameters(command=PYTHON, args=[ENTRY, "serve", "--config", str(config)], env=clean_env())
+
+    async def main():
+        async with mcp.Client(params, mode=mode, cache=None, **callbacks) as client:
+            return await body(client)
+
+    return anyio.run(main)
+
+
+def text_of(result):
+    return "\n".join(c.text for c in result.content if c.type == "text")
+
+
+def test_sampling_elicitation_and_roots_answered_by_the_sdk_client(tmp_path):
+    from mcp import types
+
+    config = write_config(tmp_path, {"fx": fixture_server()})
+
+    async def sampling(context, params):
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text=f"sampled: {params.messages[0].content.text}"),
+            model="test-model",
+        )
+
+    async def elicitation(context, params):
+        return types.ElicitResult(action="accept", content={"name": "octocat"})
+
+    async def roots(context):
+        return types.ListRootsResult(roots=[types.Root(uri="file:///home/me/project", name="project")])
+
+    async def body(client):
+        def ask_args(method, params):
+            return {"name": "fx__ask", "arguments": {"method": method, "params": params}}
+
+        sampled = json.loads(text_of(await client.call_tool("execute_tool", ask_args("sampling/createMessage", {
+            "messages": [{"role": "user", "content": {"type": "text", "text": "hello"}}], "maxTokens": 10}))))
+        elicited = json.loads(text_of(await client.call_tool("execute_tool", ask_args("elicitation/create", {
+            "mode": "form", "message": "Your name?",
+            "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}}}))))
+        rooted = json.loads(text_of(await client.call_tool("execute_tool", ask_args("roots/list", {}))))
+        return sampled, elicited, rooted
+
+    sampled, elicited, rooted = sdk_session(config, "legacy", body, sampling_callback=sampling,
+                                            elicitation_callback=elicitation, list_roots_callback=roots)
+    assert sampled["result"]["content"]["text"] == "sampled: hello"
+    assert elicited["result"] == {"action": "accept", "content": {"name": "octocat"}}
+    assert rooted["result"]["roots"] == [{"uri": "file:///home/me/project", "name": "project"}]
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+def test_multi_round_trip_through_execute_tool(tmp_path, mode):
+    # The SDK upstream speaks the modern era: it answers ``input_required``.
+    # A modern client answers it itself and retries; for a legacy client
+    # mcpzip asks the questions as elicitation requests and retries for it.
+    from mcp import types
+
+    config = write_config(tmp_path, {"sdk": SDK_SERVER})
+    asked = []
+
+    async def elicitation(context, params):
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"name": "octocat"})
+
+    async def body(client):
+        return await client.call_tool("execute_tool", {"name": "sdk__greet", "arguments": {}})
+
+    result = sdk_session(config, mode, body, elicitation_callback=elicitation)
+    assert text_of(result) == "hello octocat"
+    assert asked == ["Please provide your GitHub username"]
+
+
+def test_progress_from_an_sdk_upstream_reaches_the_sdk_client(tmp_path):
+    config = write_config(tmp_path, {"sdk": SDK_SERVER})
+    seen = []
+
+    async def on_progress(progress, total, message):
+        seen.append((progress, total, message))
+
+    async def body(client):
+        return await client.call_tool("execute_tool", {"name": "sdk__slow", "arguments": {"steps": 3}}, progress_callback=on_progress)
+
+    assert text_of(sdk_session(config, "auto", body)) == "done 3"
+    assert seen == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
