@@ -42,8 +42,22 @@ class Client:
             if not raw:
                 raise SystemExit("mcpzip exited")
             message = json.loads(raw)
-            if message.get("id") == self.ids and "method" not in message:
+            if "method" in message and "id" in message:
+                self.answer(message)  # a server's request, relayed by mcpzip
+            elif message.get("id") == self.ids and "method" not in message:
                 return message.get("result") or {}
+
+    def answer(self, request: dict) -> None:
+        """Answer a request from mcpzip as a user who accepts every default would."""
+        if request["method"] == "elicitation/create":
+            schema = (request.get("params") or {}).get("requestedSchema") or {}
+            content = {k: p["default"] for k, p in (schema.get("properties") or {}).items() if "default" in p}
+            reply: dict = {"result": {"action": "accept", "content": content}}
+        else:
+            reply = {"error": {"code": -32601, "message": f"not supported: {request['method']}"}}
+        line = json.dumps({"jsonrpc": "2.0", "id": request["id"], **reply}) + "\n"
+        self.proc.stdin.write(line.encode())
+        self.proc.stdin.flush()
 
     def tool(self, name: str, arguments: dict) -> dict:
         return self.request("tools/call", {"name": name, "arguments": arguments})
@@ -87,7 +101,7 @@ def main() -> int:
 
 
 def drive(client: Client, scenario: str) -> None:
-    client.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+    client.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {"elicitation": {"form": {}}},
                                   "clientInfo": {"name": "conformance-adapter", "version": "0"}})  # fmt: skip
     client.proc.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
     client.proc.stdin.flush()

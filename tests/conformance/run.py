@@ -26,8 +26,8 @@ from pathlib import Path
 PACKAGE = "@modelcontextprotocol/conformance"
 VERSION = "0.1.16"
 ADAPTER = Path(__file__).resolve().parent / "adapter.py"
-# Extensions mcpzip does not implement, and elicitation forwarding (another issue).
-EXPECTED_FAILURES = ["auth/client-credentials-*", "auth/cross-app-access-*", "elicitation-sep1034-client-defaults"]
+# Extensions mcpzip does not implement.
+EXPECTED_FAILURES = ["auth/client-credentials-*", "auth/cross-app-access-*"]
 
 
 def node_binary() -> str:
