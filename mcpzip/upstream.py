@@ -157,17 +157,25 @@ class Upstream:
         stdio: probe with ``server/discover``; a result or a recognised modern
         error means modern, anything else (including silence) means legacy.
         """
+        deadline = time.monotonic() + timeout  # for the whole exchange, not each step
+
+        def left() -> float:
+            return max(0.001, deadline - time.monotonic())
+
         self.transport.start(self._on_message, self._on_close)
         try:
             probe_timeout = timeout if era == protocol.MODERN else min(timeout, DISCOVER_TIMEOUT)
             if era == protocol.LEGACY or not self._discover(probe_timeout):
                 try:
-                    self._initialize(timeout)
+                    self._initialize(left())
                 except RPCError as e:
                     # A probe that timed out on a slow starter may still have
                     # locked the server modern; it then refuses the handshake.
-                    if e.code != jsonrpc.UNSUPPORTED_PROTOCOL_VERSION or not self._discover(timeout):
+                    if e.code != jsonrpc.UNSUPPORTED_PROTOCOL_VERSION or not self._discover(left()):
                         raise
+        except CallTimeout:
+            self.close()
+            raise CallTimeout(f"timed out after {timeout:g}s") from None
         except BaseException:
             self.close()
             raise
