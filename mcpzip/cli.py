@@ -61,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("server", nargs="?", help="the server to sign in to (default: every http/sse server)")
     p = command("logout", "forget the stored OAuth tokens of one server")
     p.add_argument("server", help="the server to sign out of")
+    p = command("migrate", "move the MCP servers of your AI client into mcpzip's config, and point the client at mcpzip")
+    p.add_argument("--from", dest="source", metavar="CLIENT",
+                   help="claude-code (default), claude-desktop, cursor, vscode, windsurf, or the path of a client's file")
+    p.add_argument("--claude-config", metavar="PATH", help="Claude Code's file (default ~/.claude.json, else ~/.claude/config.json)")
+    p.add_argument("--project", metavar="PATH", help="also migrate this Claude Code project's servers (for cursor/vscode: "
+                   "the folder whose .cursor/mcp.json or .vscode/mcp.json to use)")
+    p.add_argument("--all-projects", action="store_true", help="also migrate the servers of every Claude Code project")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and write nothing")
     return parser
 
 
@@ -267,6 +275,12 @@ def cmd_logout(args: argparse.Namespace) -> int:
     return login.logout(config_module.load(args.config), args.server)
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from .migrate import run
+
+    return run(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": lambda args: serve(args.config),
     "list": cmd_list,
@@ -275,4 +289,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "call": cmd_call,
     "login": cmd_login,
     "logout": cmd_logout,
+    "migrate": cmd_migrate,
 }
