@@ -69,6 +69,22 @@ def build_parser() -> argparse.ArgumentParser:
                    "the folder whose .cursor/mcp.json or .vscode/mcp.json to use)")
     p.add_argument("--all-projects", action="store_true", help="also migrate the servers of every Claude Code project")
     p.add_argument("--dry-run", action="store_true", help="print the plan and write nothing")
+    p = command("init", "create or extend the config: a wizard on a terminal, or flags for scripts")
+    p.add_argument("--server", action="append", default=[], metavar="NAME=COMMAND",
+                   help="add a stdio server (COMMAND is a command line, split like a shell does); repeatable")
+    p.add_argument("--http", action="append", default=[], metavar="NAME=URL", help="add a Streamable HTTP server; repeatable")
+    p.add_argument("--sse", action="append", default=[], metavar="NAME=URL", help="add a legacy SSE server; repeatable")
+    p.add_argument("--env", action="append", default=[], metavar="NAME:KEY=VALUE", help="an environment variable of server NAME")
+    p.add_argument("--header", action="append", default=[], metavar="NAME:KEY=VALUE", help="an HTTP header of server NAME")
+    p.add_argument("--gemini-key", metavar="KEY", help="Gemini API key for natural-language search")
+    p.add_argument("--merge", action="store_true", help="add to an existing config (init never overwrites one)")
+    p.add_argument("-y", "--yes", action="store_true", help="ask nothing: use the flags, merge into an existing config")
+    p.add_argument("--no-check", action="store_true", help="do not start the servers to check them")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long each server may take to start and list its tools (default 30)")
+    p = command("doctor", "check the config, file modes and every server; exit 1 if anything is broken")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long each server may take to start and list its tools (default 30)")
     return parser
 
 
@@ -281,6 +297,18 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from .wizard import run
+
+    return run(args)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import run
+
+    return run(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": lambda args: serve(args.config),
     "list": cmd_list,
@@ -290,4 +318,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "login": cmd_login,
     "logout": cmd_logout,
     "migrate": cmd_migrate,
+    "init": cmd_init,
+    "doctor": cmd_doctor,
 }
