@@ -38,6 +38,9 @@ WINDOWS_ENV_ALLOWLIST = (
 STDIN_GRACE = 0.5
 TERM_GRACE = 2.0
 STDERR_TAIL = 20
+# After the child exits, how long to let the stderr thread catch up: its last
+# lines usually say why.  (A grandchild holding stderr open bounds the wait.)
+STDERR_SETTLE = 1.0
 
 
 def child_env(server: ServerConfig, environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -58,6 +61,8 @@ class StdioTransport(Transport):
         self._closed_event = threading.Event()
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
         self._threads: list[threading.Thread] = []
+        self._stderr_done = threading.Event()
+        self._exit_reason = "the server process has exited"
 
     @property
     def pid(self) -> int | None:
@@ -118,11 +123,13 @@ class StdioTransport(Transport):
             except Exception as e:  # a bug in a handler must not kill the reader
                 log.error("%s: failed to handle a message: %r", name, e)
         code = proc.wait()
+        if not self._closing:
+            self._stderr_done.wait(STDERR_SETTLE)
+            tail = " | ".join(list(self._stderr_tail)[-3:])
+            self._exit_reason = f"process exited with code {code}" + (f" (stderr: {tail[-300:]})" if tail else "")
         self._closed_event.set()
         if not self._closing:
-            tail = " | ".join(list(self._stderr_tail)[-3:])
-            reason = f"process exited with code {code}" + (f" (stderr: {tail[-300:]})" if tail else "")
-            on_close(reason)
+            on_close(self._exit_reason)
 
     def _drain_stderr(self) -> None:
         proc = self._proc
@@ -134,6 +141,7 @@ class StdioTransport(Transport):
             if line:
                 self._stderr_tail.append(line)
                 log.info("[%s] %s", name, line)
+        self._stderr_done.set()
 
     def send(self, message: dict) -> None:
         proc = self._proc
@@ -145,7 +153,9 @@ class StdioTransport(Transport):
                 proc.stdin.write(data)
                 proc.stdin.flush()
             except (BrokenPipeError, ValueError, OSError):
-                raise TransportClosed("the server process has exited") from None
+                # The child is gone: its exit code and last words say why.
+                self._closed_event.wait(STDERR_SETTLE + TERM_GRACE)
+                raise TransportClosed(self._exit_reason) from None
 
     def close(self) -> None:
         proc = self._proc
