@@ -41,7 +41,8 @@ class Report:
         self.warnings = 0
 
     def line(self, text: str = "") -> None:
-        print(text, file=self.out, flush=True)
+        # Errors quote what servers wrote on stderr, which may echo a secret.
+        print(log.redact(text), file=self.out, flush=True)
 
     def finding(self, status: str, text: str, detail: str | None = None) -> None:
         if status == FAIL:

@@ -67,6 +67,15 @@ def test_healthy_broken_and_slow_servers(tmp_path):
     assert result.stderr == ""  # findings are reported, not logged
 
 
+def test_secrets_a_failing_server_echoes_are_masked(tmp_path):
+    leak = "import os, sys; sys.stderr.write('rejected key ' + os.environ['API_KEY'] + '\\n'); sys.exit(2)"
+    config = write_config(tmp_path, {"leaky": {"command": PYTHON, "args": ["-c", leak], "env": {"API_KEY": "sk-live-0123456789"}}})
+    result, _ = doctor(config)
+    assert result.returncode == 1
+    assert detail_after(result.stdout, "leaky") == "server leaky failed to start: process exited with code 2 (stderr: rejected key ***)"
+    assert "sk-live-0123456789" not in result.stdout + result.stderr
+
+
 def test_all_good_exits_zero(tmp_path):
     config = write_config(tmp_path, {"one": fixture_server("one"), "two": fixture_server("two", "--extra-tools", "3")})
     result, _ = doctor(config)

@@ -236,11 +236,18 @@ def test_flags_never_overwrite_an_existing_config(tmp_path):
 
 def test_flags_report_a_failing_server_and_exit_1(tmp_path):
     config = tmp_path / "config.json"
-    result = run_cli("init", "--config", str(config), "--server", "gone=no-such-mcp-command")
+    leak = "import os, sys; sys.stderr.write('bad token ' + os.environ['TOKEN']); sys.exit(1)"
+    result = run_cli(
+        "init", "--config", str(config),
+        "--server", "gone=no-such-mcp-command",
+        "--server", f"leaky={shlex.quote(PYTHON)} -c {shlex.quote(leak)}", "--env", "leaky:TOKEN=tok-secret-42",
+    )  # fmt: skip
     assert result.returncode == 1
     assert "gone: failed: cannot start server gone: command 'no-such-mcp-command' not found" in result.stdout
-    assert "written anyway" in result.stderr
-    assert json.loads(config.read_text()) == {"mcpServers": {"gone": {"command": "no-such-mcp-command"}}}
+    assert "leaky: failed: server leaky failed to start: process exited with code 1 (stderr: bad token ***)" in result.stdout
+    assert "tok-secret-42" not in result.stdout + result.stderr
+    assert "2 server(s) failed the check; they were written anyway" in result.stderr
+    assert json.loads(config.read_text())["mcpServers"]["gone"] == {"command": "no-such-mcp-command"}
 
 
 @pytest.mark.parametrize(
