@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from .probe import Probe
 
 OK, WARN, FAIL, INFO = "ok", "warn", "FAIL", "-"
-# Words in a failure that mean the server wants a login (401, or the auth
-# module telling the user to run ``mcpzip login``).
+# Words in a failure that mean the server wants a sign-in (a 401, or the
+# auth module telling the user to run ``mcpzip login``).
 _AUTH_WORDS = ("401", "unauthorized", "unauthorised", "mcpzip login", "oauth", "insufficient_scope")
 
 
@@ -208,6 +208,8 @@ def _server_line(report: Report, server: ServerConfig, p: Probe, width: int, tim
     detail = None
     if p.ok:
         status = OK
+        if auth == "no stored login":
+            auth = "no auth"  # it answered without one
         if p.start_seconds is not None and p.start_seconds > timeout / 2:
             status = WARN
             detail = f"slow to start: {p.start_seconds:.1f} s of the {timeout:g} s timeout (clients may give up)"
@@ -222,76 +224,23 @@ def _server_line(report: Report, server: ServerConfig, p: Probe, width: int, tim
 
 
 def auth_state(server: ServerConfig, auth_dir: str, now: float) -> tuple[str, bool]:
-    """(what to show, whether a browser login is needed) for *server*'s credentials.
-
-    It reads the stored token file directly (``auth/{sha256(url)[:32]}.json``,
-    the reference's layout) and tolerates the shapes the implementations
-    write: ``expires_at`` as epoch seconds (or milliseconds) or a date,
-    ``expiry`` as an RFC 3339 date, ``expires_in`` counted from the file's
-    modification time.
-    """
+    """(what to show, whether a browser sign-in is needed) for *server*'s stored login."""
     if server.type == "stdio":
         return "no auth", False
     if server.headers:
         return "headers (no OAuth)", False
-    import hashlib
+    from .auth.store import Store, mcp_remote_token
 
-    path = os.path.join(auth_dir, hashlib.sha256(server.url.encode("utf-8")).hexdigest()[:32] + ".json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            token = json.load(f)
-        mtime = os.stat(path).st_mtime
-    except FileNotFoundError:
+    store = Store(auth_dir)
+    token = store.load_token(server.url)
+    if token is None:
+        if not store.has_token_file(server.url) and mcp_remote_token(server.url) is not None:
+            return "mcp-remote's login (reused)", False
         return "no stored login", False
-    except (OSError, ValueError):
-        return "stored login unreadable", True
-    if not isinstance(token, dict) or not token.get("access_token"):
-        return "no stored login", False
-    expires = token_expiry(token, mtime)
-    if expires is None:
+    if token.expiry is None:
         return "token stored (no expiry)", False
-    left = expires - now
-    if left > 0:
-        return f"token valid for {int(left // 60)} min", False
-    if token.get("refresh_token"):
+    if token.expiry > now:
+        return f"token valid for {int((token.expiry - now) // 60)} min", False
+    if token.refresh_token:
         return "token expired; refreshes on use", False
     return "token expired", True
-
-
-def token_expiry(token: dict, mtime: float) -> float | None:
-    """The epoch second a stored token expires, or None when it does not say."""
-    for key in ("expires_at", "expiry"):
-        value = token.get(key)
-        if isinstance(value, bool) or value in (None, ""):
-            continue
-        if isinstance(value, (int, float)):
-            return value / 1000 if value > 1e11 else float(value)
-        if isinstance(value, str):
-            parsed = _parse_date(value)
-            if parsed is not None:
-                return parsed
-    expires_in = token.get("expires_in")
-    if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool):
-        return mtime + expires_in
-    return None
-
-
-def _parse_date(value: str) -> float | None:
-    import re
-    from datetime import datetime, timezone
-
-    text = value.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        number = float(text)
-        return number / 1000 if number > 1e11 else number
-    # Go writes nanoseconds and "Z"; Python 3.9's fromisoformat takes neither.
-    text = re.sub(r"[zZ]$", "+00:00", text)
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
-    text = re.sub(r"\.(\d{1,5})(?=[+-]|$)", lambda m: "." + m.group(1).ljust(6, "0"), text)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.timestamp()

@@ -8,7 +8,8 @@ import re
 import sys
 import time
 
-from conftest import ENTRY, PYTHON, fixture_server, run_cli, write_config
+import pytest
+from conftest import ENTRY, PYTHON, clean_env, fixture_server, run_cli, write_config
 from setup_helpers import closed_port
 
 
@@ -180,3 +181,39 @@ def test_gemini_key_is_mentioned_never_shown(tmp_path):
     assert "Gemini (gemini-2.0-flash, key from the config)" in result.stdout
     assert "AIzaSyExampleKey123" not in result.stdout
     assert sys.executable in result.stdout  # the interpreter, for bug reports
+
+
+def test_remote_servers_transport_era_and_sign_in(tmp_path):
+    pytest.importorskip("mcp")
+    from remote_peer import Peer, browser_env, browser_visits
+
+    peers = [Peer(), Peer("--transport", "sse"), Peer("--oauth")]
+    try:
+        open_http, sse, locked = peers
+        config = write_config(tmp_path / "cfg", {
+            "open": {"type": "http", "url": open_http.url("/mcp")},
+            "events": {"type": "sse", "url": sse.url("/sse")},
+            "locked": {"type": "http", "url": locked.url("/mcp")},
+        })  # fmt: skip
+        env = clean_env(**browser_env(tmp_path, mode="refuse"))
+
+        before = run_cli("doctor", "--config", str(config), env=env)
+
+        out = before.stdout
+        assert before.returncode == 1
+        assert re.match(r"^  ok +open +http +modern 2026-07-28 +\d+ tools +no auth +started in", server_line(out, "open")), out
+        assert re.match(r"^  ok +events +sse +(modern|legacy) \d{4}-\d\d-\d\d +\d+ tools +no auth", server_line(out, "events")), out
+        assert "needs `mcpzip login locked`" in server_line(out, "locked")
+        assert server_line(out, "locked").startswith("  FAIL")
+        assert browser_visits(tmp_path) == []  # doctor never starts a sign-in
+        assert locked.stats()["authorizations"] == 0
+
+        login = run_cli("login", "locked", "--config", str(config), env=clean_env(**browser_env(tmp_path)))
+        assert login.returncode == 0, login.stderr
+        after = run_cli("doctor", "--config", str(config), env=env)
+        assert after.returncode == 0, after.stdout
+        assert re.search(r"token valid for \d+ min", server_line(after.stdout, "locked"))
+        assert "ok    stored logins: " in after.stdout
+    finally:
+        for peer in peers:
+            peer.stop()

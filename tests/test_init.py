@@ -68,32 +68,24 @@ class Terminal:
     def finish(self, timeout: float = 20) -> int:
         """Read to the end and return the exit code."""
         deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline and self._read(deadline - time.monotonic()):
-                pass
-            return self.proc.wait(max(0.1, deadline - time.monotonic()))
-        finally:
-            os.close(self.master)
+        while time.monotonic() < deadline and self._read(deadline - time.monotonic()):
+            pass
+        return self.proc.wait(max(0.1, deadline - time.monotonic()))
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
 
 
 @pytest.fixture
 def terminal():
-    started = []
-
-    def start(*args: str) -> Terminal:
-        t = Terminal(*args)
-        started.append(t)
-        return t
-
-    yield start
-    for t in started:
-        if t.proc.poll() is None:
-            t.proc.kill()
-            t.proc.wait()
-        try:
-            os.close(t.master)
-        except OSError:
-            pass  # finish() closed it
+    """Start mcpzip on pseudo-terminals; each is closed (and its process ended) after the test."""
+    terminals: list[Terminal] = []
+    yield lambda *args: terminals.append(Terminal(*args)) or terminals[-1]
+    for t in terminals:
+        t.close()
 
 
 def test_wizard_on_a_terminal(tmp_path, terminal):
