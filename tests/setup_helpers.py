@@ -9,9 +9,22 @@ import socket
 import subprocess
 from pathlib import Path
 
-from conftest import ENTRY, PYTHON, clean_env
+from conftest import ENTRY, FIXTURE, PYTHON, clean_env
 
 DATA = Path(__file__).resolve().parent / "data" / "clients"
+
+
+def _fixture_tool_count() -> int:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fixture_server_tools", FIXTURE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return len(module.TOOLS)
+
+
+# How many tools the stdlib fixture server lists (without --extra-tools).
+FIXTURE_TOOLS = _fixture_tool_count()
 
 
 def home_env(home: Path, **extra: str) -> dict:

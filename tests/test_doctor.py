@@ -10,7 +10,7 @@ import time
 
 import pytest
 from conftest import ENTRY, PYTHON, clean_env, fixture_server, run_cli, write_config
-from setup_helpers import closed_port
+from setup_helpers import FIXTURE_TOOLS, closed_port
 
 
 def doctor(config, *args: str):
@@ -49,7 +49,7 @@ def test_healthy_broken_and_slow_servers(tmp_path):
 
     out = result.stdout
     assert result.returncode == 1
-    assert re.match(r"^  ok +healthy +stdio +legacy 2025-11-25 +14 tools +no auth +started in \d\.\d\d s$",
+    assert re.match(rf"^  ok +healthy +stdio +legacy 2025-11-25 +{FIXTURE_TOOLS} tools +no auth +started in \d\.\d\d s$",
                     server_line(out, "healthy")), out  # fmt: skip
     assert server_line(out, "broken").startswith("  FAIL")
     assert detail_after(out, "broken") == "server broken failed to start: process exited with code 3 (stderr: missing API key)"
@@ -58,7 +58,7 @@ def test_healthy_broken_and_slow_servers(tmp_path):
     assert detail_after(out, "stuck") == "server stuck failed to start: timed out after 3s"
     # Started, but in more than half the time allowed: a warning, with the figure.
     sluggish = server_line(out, "sluggish")
-    assert sluggish.startswith("  warn") and "14 tools" in sluggish
+    assert sluggish.startswith("  warn") and f"{FIXTURE_TOOLS} tools" in sluggish
     assert float(re.search(r"started in (\d+\.\d+) s", sluggish).group(1)) >= 1.6
     assert detail_after(out, "sluggish").startswith("slow to start:")
     assert re.search(r"^  - +off +disabled, not started$", out, re.M)
@@ -81,7 +81,7 @@ def test_all_good_exits_zero(tmp_path):
     config = write_config(tmp_path, {"one": fixture_server("one"), "two": fixture_server("two", "--extra-tools", "3")})
     result, _ = doctor(config)
     assert result.returncode == 0, result.stdout
-    assert "17 tools" in server_line(result.stdout, "two")
+    assert f"{FIXTURE_TOOLS + 3} tools" in server_line(result.stdout, "two")
     assert "ok    config is valid: 2 server(s)" in result.stdout
     assert "ok    config file mode 600" in result.stdout
     assert result.stdout.rstrip().endswith("Everything works.")

@@ -11,7 +11,7 @@ import time
 
 import pytest
 from conftest import ENTRY, FIXTURE, PYTHON, clean_env, fixture_server, run_cli, write_config
-from setup_helpers import closed_port
+from setup_helpers import FIXTURE_TOOLS, closed_port
 
 FIXTURE_COMMAND = f"{shlex.quote(PYTHON)} {shlex.quote(FIXTURE)} --name fx"
 
@@ -99,7 +99,7 @@ def test_wizard_on_a_terminal(tmp_path, terminal):
     t.answer("Environment variable KEY=VALUE (Enter when done): ", "GREETING=hello")
     t.answer("Environment variable KEY=VALUE (Enter when done): ", "")
     checked = t.expect("Added fx.")
-    assert "Checking fx… found 14 tools (legacy 2025-11-25, started in" in checked
+    assert f"Checking fx… found {FIXTURE_TOOLS} tools (legacy 2025-11-25, started in" in checked
     t.answer("Server name (Enter when done): ", "bad__name")
     assert "Use letters, digits, - and _ only" in t.expect("Server name (Enter when done): ")
     t.type("")
@@ -170,7 +170,7 @@ def test_wizard_answers_piped_in(tmp_path):
     answers = "\n".join(["", "fx", "", FIXTURE_COMMAND, "", "", ""]) + "\n"
     result = run_cli("init", "--config", str(config), input=answers)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "found 14 tools" in result.stdout
+    assert f"found {FIXTURE_TOOLS} tools" in result.stdout
     assert json.loads(config.read_text()) == {"mcpServers": {"fx": {"command": PYTHON, "args": [FIXTURE, "--name", "fx"]}}}
 
 
@@ -195,7 +195,7 @@ def test_flags_add_and_check_servers(tmp_path):
         "--gemini-key", "AIzaFlagKey",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "fx: found 14 tools" in result.stdout and "big: found 19 tools" in result.stdout
+    assert f"fx: found {FIXTURE_TOOLS} tools" in result.stdout and f"big: found {FIXTURE_TOOLS + 5} tools" in result.stdout
     assert config.stat().st_mode & 0o777 == 0o600
     assert json.loads(config.read_text()) == {
         "mcpServers": {
