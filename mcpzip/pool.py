@@ -31,7 +31,7 @@ class Pool:
                  auth_flow: str = "never", on_authorized: Callable[[str], None] | None = None) -> None:  # fmt: skip
         self.config = config
         self.handlers = handlers or Handlers()
-        self.client_capabilities = client_capabilities or {}
+        self.client_capabilities: dict = dict(client_capabilities or {})
         # For http/sse upstreams: where tokens live, whether a sign-in may
         # start by itself ("background" in serve, "never" elsewhere), and
         # whom to tell when one completes.
@@ -107,6 +107,17 @@ class Pool:
     def connections(self) -> list[Upstream]:
         with self._lock:
             return list(self._conns.values())
+
+    def set_client_capabilities(self, capabilities: dict) -> None:
+        """What the client can do, offered to upstreams from now on.
+
+        Modern upstreams read it from every request; a legacy upstream heard
+        it at its handshake and keeps what it heard until it reconnects.
+        """
+        # Changed in place: every connection shares this one dict, so even
+        # one being made right now sees the change.
+        self.client_capabilities.clear()
+        self.client_capabilities.update(capabilities)
 
     def set_log_level(self, level: str) -> None:
         """Pass the client's logging level on, now and to later connections."""

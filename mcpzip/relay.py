@@ -67,7 +67,7 @@ class Relay:
         self.client_capabilities = capabilities
         self.can_ask = legacy
         offered = {k: v for k, v in capabilities.items() if k in ("sampling", "elicitation", "roots")}
-        self.metatools.pool.client_capabilities = offered
+        self.metatools.pool.set_client_capabilities(offered)
 
     def supports(self, method: str, params: dict) -> bool:
         feature = CLIENT_FEATURES.get(method)

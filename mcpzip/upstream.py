@@ -135,7 +135,7 @@ class Upstream:
         self.name = server.name
         self.transport = transport
         self.handlers = handlers or Handlers()
-        self.client_capabilities = client_capabilities or {}
+        self.client_capabilities = {} if client_capabilities is None else client_capabilities
         self.era: str | None = None
         self.protocol_version: str | None = None
         self.server_info: dict = {}

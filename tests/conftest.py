@@ -46,7 +46,7 @@ def clean_env(**extra: str) -> dict:
 
 
 def pid_alive(pid: int) -> bool:
-    """True while *pid* exists and is not a zombie."""
+    """True while *pid* exists and has not exited (zombies count as exited)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -55,9 +55,9 @@ def pid_alive(pid: int) -> bool:
         return True
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
+            return f.read().split(")")[-1].split()[0] not in ("Z", "X")
     except OSError:
-        return True
+        return False  # gone between the two looks
 
 
 def wait_gone(pid: int, timeout: float) -> bool:
@@ -65,23 +65,27 @@ def wait_gone(pid: int, timeout: float) -> bool:
     import select
     import time
 
+    deadline = time.monotonic() + timeout
     try:
         fd = os.pidfd_open(pid)
     except ProcessLookupError:
         return True
     except (AttributeError, OSError):
         fd = None
-    if fd is not None:
-        try:
-            # A pidfd becomes readable when the process terminates.
-            select.select([fd], [], [], timeout)
-        finally:
+    try:
+        while pid_alive(pid):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if fd is not None:
+                # A pidfd becomes readable when the process terminates.
+                select.select([fd], [], [], left)
+            else:
+                time.sleep(0.01)  # no pidfd on this system: poll
+        return True
+    finally:
+        if fd is not None:
             os.close(fd)
-        return not pid_alive(pid)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.01)  # no pidfd on this system: poll
-    return not pid_alive(pid)
 
 
 class Mcpzip:
