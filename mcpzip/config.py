@@ -107,6 +107,10 @@ class Config:
         return os.path.join(self.directory, "cache", "tools.json")
 
     @property
+    def servers_cache_path(self) -> str:
+        return os.path.join(self.directory, "cache", "servers.json")
+
+    @property
     def auth_dir(self) -> str:
         return os.path.join(self.directory, "auth")
 

@@ -11,6 +11,7 @@ import threading
 import time
 
 from . import log, protocol, transports
+from .servercache import ServerCache
 from .upstream import Handlers, NotSent, Upstream, UpstreamError
 
 TYPE_CHECKING = False
@@ -40,7 +41,18 @@ class Pool:
         self.log_level: str | None = None
         self._conns: dict[str, Upstream] = {}
         self._locks = {name: threading.Lock() for name in config.servers}
-        self._eras: dict[str, str] = {}
+        # What each server declared last time (era, capabilities), kept
+        # across runs: the era spares a probe, the capabilities let mcpzip
+        # declare its own before anything is connected.
+        self.known = ServerCache(config.servers_cache_path, config.servers)
+        self.known.load()
+        self._eras: dict[str, str] = self.known.eras()
+        # Called with each new connection, on the connecting thread, before
+        # it is handed out (e.g. to renew resource subscriptions).
+        self.on_connect: list[Callable[[Upstream], None]] = []
+        # Servers whose connection must outlive idleness (a client waits for
+        # resource updates from them).
+        self._pinned: set[str] = set()
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._reaper: threading.Thread | None = None
@@ -79,6 +91,9 @@ class Pool:
             log.info("%s: connected (%s, %.0f ms)", name, conn.protocol_version, (time.monotonic() - started) * 1000)
             if conn.era:
                 self._eras[name] = conn.era
+            self.known.record(name, conn.era, conn.protocol_version, conn.capabilities)
+            for callback in self.on_connect:
+                callback(conn)
             with self._lock:
                 self._conns[name] = conn
             conn.listen()
@@ -103,6 +118,22 @@ class Pool:
             # Closed under us (idle reaping, a crash between calls): the
             # request never left, so one retry on a fresh connection is safe.
             return action(self.get(name, connect_timeout))
+
+    def declared(self, name: str) -> dict | None:
+        """*name*'s capabilities: live when connected, else as remembered; None if never seen."""
+        conn = self._conns.get(name)
+        if conn is not None and conn.alive:
+            return conn.capabilities
+        return self.known.capabilities(name)
+
+    def era(self, name: str) -> str | None:
+        """The protocol era *name* speaks (or spoke last time), if known."""
+        return self._eras.get(name)
+
+    def pin(self, name: str, pinned: bool = True) -> None:
+        """Keep (or stop keeping) *name*'s connection open while idle."""
+        with self._lock:
+            (self._pinned.add if pinned else self._pinned.discard)(name)
 
     def connections(self) -> list[Upstream]:
         with self._lock:
@@ -171,7 +202,8 @@ class Pool:
         while not self._closed.wait(interval):
             now = time.monotonic()
             with self._lock:
-                stale = [c for c in self._conns.values() if c.in_flight == 0 and now - c.last_used > idle]
+                stale = [c for c in self._conns.values()
+                         if c.in_flight == 0 and now - c.last_used > idle and c.name not in self._pinned]  # fmt: skip
                 for c in stale:
                     del self._conns[c.name]
             for c in stale:

@@ -91,6 +91,7 @@ def test_cache_and_auth_live_beside_the_config_in_use(tmp_path):
     path = write_config(tmp_path / "some" / "dir", {"a": {"command": "x"}})
     c = cfg.load(str(path))
     assert c.cache_path == str(tmp_path / "some" / "dir" / "cache" / "tools.json")
+    assert c.servers_cache_path == str(tmp_path / "some" / "dir" / "cache" / "servers.json")
     assert c.auth_dir == str(tmp_path / "some" / "dir" / "auth")
 
 

@@ -1,0 +1,61 @@
+"""cache/servers.json: each upstream's era and capabilities, remembered from one start to the next."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+from conftest import clean_env, fixture_server, write_config
+
+
+def methods_received(record) -> list[str]:
+    return [json.loads(line)["method"] for line in record.read_text().splitlines()]
+
+
+def run_once(mcpzip, config) -> None:
+    proc = mcpzip(config)
+    proc.initialize()
+    assert proc.execute("plain__echo", {"text": "x"})["content"][0]["text"] == "x"  # connects the upstream
+    assert proc.close() == 0
+
+
+def test_era_and_capabilities_are_remembered_and_spare_the_probe(tmp_path, mcpzip):
+    record = tmp_path / "plain.jsonl"
+    config = write_config(tmp_path, {"plain": fixture_server("plain", "--record", str(record))})
+    run_once(mcpzip, config)
+    assert methods_received(record)[0] == "server/discover"
+
+    cache = tmp_path / "cache" / "servers.json"
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o644
+    entry = json.loads(cache.read_text())["servers"]["plain"]
+    assert isinstance(entry.pop("config"), int)  # a checksum of the server's config entry, not a copy
+    assert entry == {"era": "legacy", "protocolVersion": "2025-11-25",
+                     "capabilities": {"tools": {"listChanged": True}, "logging": {}}}  # as the fixture declares them
+
+    record.unlink()
+    run_once(mcpzip, config)
+    received = methods_received(record)
+    assert received[0] == "initialize" and "server/discover" not in received
+    assert sorted(p.name for p in cache.parent.iterdir()) == ["servers.json", "tools.json"]  # no temp files left
+
+
+def test_a_changed_server_entry_is_probed_again(tmp_path, mcpzip):
+    record = tmp_path / "plain.jsonl"
+    config = write_config(tmp_path, {"plain": fixture_server("plain", "--record", str(record))})
+    run_once(mcpzip, config)
+    record.unlink()
+    write_config(tmp_path, {"plain": fixture_server("plain", "--record", str(record), "--extra-tools", "1")})
+    run_once(mcpzip, config)
+    assert methods_received(record)[0] == "server/discover"
+
+
+def test_a_damaged_server_cache_is_ignored_and_rewritten(tmp_path, mcpzip):
+    config = write_config(tmp_path, {"plain": fixture_server("plain")})
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "servers.json").write_text("{not json")
+    proc = mcpzip(config, env=clean_env(MCPZIP_LOG="warning"))
+    proc.initialize()
+    assert proc.execute("plain__echo", {"text": "x"})["content"][0]["text"] == "x"
+    assert proc.close() == 0
+    assert "server cache" in proc.stderr and "unreadable" in proc.stderr
+    assert "plain" in json.loads((tmp_path / "cache" / "servers.json").read_text())["servers"]
