@@ -38,7 +38,8 @@ TYPE_ALIASES = {
     "sse": "sse",
 }
 
-TOP_KEYS = {"mcpServers", "gemini_api_key", "search", "idle_timeout_minutes", "call_timeout_seconds", "$schema"}
+TOP_KEYS = {"mcpServers", "gemini_api_key", "search", "idle_timeout_minutes", "call_timeout_seconds", "$schema",
+            "resources_and_prompts"}  # fmt: skip
 SEARCH_KEYS = {"model", "default_limit"}
 SERVER_KEYS = {"type", "command", "args", "env", "cwd", "url", "headers", "disabled", "oauth"}
 OAUTH_KEYS = {"client_id", "client_secret", "scopes"}
@@ -97,6 +98,8 @@ class Config:
     search: SearchConfig = field(default_factory=SearchConfig)
     idle_timeout_minutes: float = DEFAULT_IDLE_MINUTES
     call_timeout_seconds: float = DEFAULT_CALL_SECONDS
+    # Pass the upstreams' resources, prompts and completions through (docs/protocol.md).
+    resources_and_prompts: bool = True
 
     @property
     def directory(self) -> str:
@@ -187,6 +190,10 @@ def parse(data: Any, path: str, environ: dict[str, str]) -> Config:
         raise ConfigError(f"{where}: gemini_api_key must be a string")
     log.add_secret(key)
 
+    resources_and_prompts = data.get("resources_and_prompts", True)
+    if not isinstance(resources_and_prompts, bool):
+        raise ConfigError(f"{where}: resources_and_prompts must be true or false")
+
     return Config(
         path=path,
         servers=servers,
@@ -195,6 +202,7 @@ def parse(data: Any, path: str, environ: dict[str, str]) -> Config:
         search=search,
         idle_timeout_minutes=_number(data, "idle_timeout_minutes", DEFAULT_IDLE_MINUTES, where),
         call_timeout_seconds=_number(data, "call_timeout_seconds", DEFAULT_CALL_SECONDS, where),
+        resources_and_prompts=resources_and_prompts,
     )
 
 

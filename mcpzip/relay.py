@@ -56,6 +56,9 @@ class Relay:
         self._calls: dict[str, _ClientCall] = {}
         self._forwarded: dict[tuple[str, Any], Cancellation] = {}
         self._lock = threading.Lock()
+        # Told of the upstream notifications the relay does not handle itself
+        # (resource and prompt changes: aggregate.py).
+        self.on_other_notification: Callable[[Upstream, dict], None] | None = None
 
     def handlers(self) -> Handlers:
         return Handlers(on_request=self.upstream_request, on_notification=self.upstream_notification)
@@ -161,6 +164,8 @@ class Relay:
                 cancellation = self._forwarded.get((upstream.name, params.get("requestId")))
             if cancellation is not None:
                 cancellation.cancel(str(params.get("reason") or f"cancelled by {upstream.name}"))
+        elif self.on_other_notification is not None:
+            self.on_other_notification(upstream, message)
 
     def _forward_log(self, server: str, params: dict) -> None:
         level = params.get("level")

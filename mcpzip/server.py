@@ -16,6 +16,7 @@ import queue
 import threading
 
 from . import __version__, jsonrpc, log, protocol
+from .aggregate import Aggregator
 from .jsonrpc import RPCError
 from .relay import LOG_LEVELS, Relay
 from .upstream import CallContext, Cancelled
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from typing import IO, Any, Callable
 
     from .metatools import MetaTools
+    from .upstream import Upstream
 
 SERVER_INFO = {"name": "mcpzip", "version": __version__}
 MAX_WORKERS = 64
@@ -98,6 +100,9 @@ class Server:
         self.legacy_version: str | None = None
         self.relay = Relay(self.send, metatools)
         metatools.pool.handlers = self.relay.handlers()
+        # Resources, prompts and completions of the upstreams (aggregate.py).
+        self.aggregate = Aggregator(metatools.config, metatools.pool)
+        self.relay.on_other_notification = self._upstream_notification
         self._inflight: dict[Any, _Request] = {}
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -205,6 +210,12 @@ class Server:
         elif method not in ("notifications/initialized", "notifications/progress"):
             log.debug("ignored notification %s", method)
 
+    def _upstream_notification(self, upstream: Upstream, message: dict) -> None:
+        """What upstreams say on their own: resource/prompt changes reach a legacy session."""
+        forward = self.aggregate.on_upstream_notification(upstream.name, message)
+        if forward is not None and self.legacy_version is not None:
+            self.send(forward)
+
     # -- requests ----------------------------------------------------------------
 
     def dispatch(self, request: _Request) -> dict:
@@ -225,10 +236,14 @@ class Server:
         if method == "logging/setLevel":
             self.relay.set_level(params.get("level"))
             return {}
+        if self.aggregate.handles(method):
+            return self.aggregate.request(method, params, request.version is not None, request.context)
         raise RPCError(jsonrpc.METHOD_NOT_FOUND, f"Method not found: {method}", method)
 
-    def capabilities(self) -> dict:
-        return {"tools": {"listChanged": False}, "logging": {}}
+    def capabilities(self, modern: bool = False) -> dict:
+        caps: dict = {"tools": {"listChanged": False}, "logging": {}}
+        caps.update(self.aggregate.capabilities(modern))
+        return caps
 
     def _initialize(self, params: dict) -> dict:
         requested = params.get("protocolVersion")
@@ -251,7 +266,7 @@ class Server:
     def _discover(self) -> dict:
         return {
             "supportedVersions": list(protocol.MODERN_VERSIONS + protocol.LEGACY_VERSIONS),
-            "capabilities": self.capabilities(),
+            "capabilities": self.capabilities(modern=True),
             "instructions": self.metatools.instructions(),
             "ttlMs": 0,
             "cacheScope": "public",

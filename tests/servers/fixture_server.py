@@ -6,11 +6,18 @@ It refuses ``server/discover`` the way pre-2026 servers do, answers each
 received so tests can look.  Options:
 
   --name NAME          serverInfo name (default "fixture")
-  --page-size N        split tools/list into pages of N (nextCursor)
+  --page-size N        split tools/list (and resources/list) into pages of N (nextCursor)
   --extra-tools N      add N generated tools named tool_0 ... tool_{N-1}
   --banner             print a non-JSON line on stdout before anything else
   --start-delay SEC    sleep before reading stdin (a slow starter)
   --record PATH        append every received message as a JSON line to PATH
+  --resources N        also offer resources (fixture://NAME/about and N named fixture://NAME/item/I),
+                       the template fixture://NAME/notes/{topic}, subscriptions, the prompt
+                       "greet", completions, and the tools touch (send resources/updated)
+                       and change (add a resource, send the list_changed notifications)
+  --shared-resources   name the N items fixture://shared/I (the same in every copy)
+  --broken-lists HOW   with --resources: answer every resource/prompt list with an error
+                       (HOW = error) or never (HOW = silent)
 """
 
 from __future__ import annotations
@@ -166,6 +173,8 @@ def call(name: str, args: dict, meta: dict) -> dict | None:
         return text(str(os.getpid()))
     if name.startswith("tool_"):
         return text(f"{name} ran")
+    if name in ("touch", "change") and options.resources is not None:
+        return resource_tool(name, args)
     raise KeyError(name)
 
 
@@ -185,18 +194,125 @@ def all_tools() -> list[dict]:
         {"name": f"tool_{i}", "description": f"Generated tool number {i}.", "inputSchema": {"type": "object"}}
         for i in range(options.extra_tools)
     ]
+    if options.resources is not None:
+        extra += RESOURCE_TOOLS
     return TOOLS + extra + grown
+
+
+# -- resources, prompts and completions (--resources) ------------------------
+
+RESOURCE_TOOLS = [
+    {"name": "touch", "description": "Send notifications/resources/updated for a uri.",
+     "inputSchema": {"type": "object", "properties": {"uri": {"type": "string"}}, "required": ["uri"]}},
+    {"name": "change", "description": "Add fixture://NAME/added and send the list_changed notifications.",
+     "inputSchema": {"type": "object", "properties": {}}},
+]
+RESOURCE_METHODS = {"resources/list", "resources/templates/list", "resources/read", "resources/subscribe",
+                    "resources/unsubscribe", "prompts/list", "prompts/get", "completion/complete"}
+added_resources: list[dict] = []
+SILENT: dict = {}  # handle_resources' answer for "send nothing"
+
+
+def all_resources() -> list[dict]:
+    own = [{"uri": f"fixture://{options.name}/about", "name": "about", "mimeType": "text/plain"}]
+    prefix = "fixture://shared/" if options.shared_resources else f"fixture://{options.name}/item/"
+    items = [{"uri": f"{prefix}{i}", "name": f"item {i}"} for i in range(options.resources)]
+    return own + items + added_resources
+
+
+def page_of(items: list[dict], key: str, request: dict) -> dict:
+    start = int((request.get("params") or {}).get("cursor") or 0)
+    size = options.page_size or len(items) or 1
+    result: dict = {key: items[start:start + size]}
+    if start + size < len(items):
+        result["nextCursor"] = str(start + size)
+    return result
+
+
+def complete(params: dict) -> list[str]:
+    ref, argument = params.get("ref") or {}, params.get("argument") or {}
+    if ref == {"type": "ref/prompt", "name": "greet"} and argument.get("name") == "who":
+        words = ["alice", "albert", "bob"]
+    elif ref.get("uri") == f"fixture://{options.name}/notes/{{topic}}" and argument.get("name") == "topic":
+        words = ["news", "notes", "todo"]
+    else:
+        words = []
+    return [w for w in words if w.startswith(argument.get("value", ""))]
+
+
+def handle_resources(request: dict) -> dict | None:
+    """The result for a resource/prompt/completion request (None: not one)."""
+    method, params = request["method"], request.get("params") or {}
+    if method in ("resources/list", "resources/templates/list", "prompts/list") and options.broken_lists:
+        if options.broken_lists == "silent":
+            return SILENT
+        raise LookupError("lists are broken on purpose")
+    if method == "resources/list":
+        return page_of(all_resources(), "resources", request)
+    if method == "resources/templates/list":
+        template = {"uriTemplate": f"fixture://{options.name}/notes/{{topic}}", "name": "notes"}
+        return {"resourceTemplates": [template]}
+    if method == "resources/read":
+        uri = params.get("uri", "")
+        known = {r["uri"] for r in all_resources()}
+        if uri not in known and not uri.startswith(f"fixture://{options.name}/notes/"):
+            raise KeyError(uri)
+        return {"contents": [{"uri": uri, "mimeType": "text/plain", "text": f"{uri} from {options.name}"}]}
+    if method in ("resources/subscribe", "resources/unsubscribe"):
+        notifications.append({"method": method, "params": params})
+        return {}
+    if method == "prompts/list":
+        return {"prompts": [{"name": "greet", "description": "Greet someone.",
+                             "arguments": [{"name": "who", "required": True}]}]}
+    if method == "prompts/get":
+        if params.get("name") != "greet":
+            raise LookupError(f"no prompt {params.get('name')}")
+        who = (params.get("arguments") or {}).get("who", "nobody")
+        text = f"Hello {who} from {options.name}"
+        return {"messages": [{"role": "user", "content": {"type": "text", "text": text}}]}
+    if method == "completion/complete":
+        values = complete(params)
+        return {"completion": {"values": values, "total": len(values), "hasMore": False}}
+    return None
+
+
+def resource_tool(name: str, args: dict) -> dict:
+    if name == "touch":
+        send({"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": args["uri"]}})
+        return text("touched")
+    added_resources.append({"uri": f"fixture://{options.name}/added", "name": "added"})
+    send({"jsonrpc": "2.0", "method": "notifications/resources/list_changed"})
+    send({"jsonrpc": "2.0", "method": "notifications/prompts/list_changed"})
+    return text("changed")
 
 
 def handle(request: dict) -> None:
     method = request["method"]
     rid = request["id"]
     if method == "initialize":
+        capabilities: dict = {"tools": {"listChanged": True}, "logging": {}}
+        if options.resources is not None:
+            capabilities.update(resources={"subscribe": True, "listChanged": True}, prompts={"listChanged": True},
+                                completions={})
         send({"jsonrpc": "2.0", "id": rid, "result": {
             "protocolVersion": request["params"]["protocolVersion"],
-            "capabilities": {"tools": {"listChanged": True}, "logging": {}},
+            "capabilities": capabilities,
             "serverInfo": {"name": options.name, "version": "1.0"},
         }})
+    elif options.resources is not None and method in RESOURCE_METHODS:
+        try:
+            result = handle_resources(request)
+        except KeyError as e:
+            send({"jsonrpc": "2.0", "id": rid, "error": {"code": -32002, "message": "Resource not found",
+                                                        "data": {"uri": e.args[0]}}})
+            return
+        except LookupError as e:
+            send({"jsonrpc": "2.0", "id": rid, "error": {"code": -32603, "message": str(e)}})
+            return
+        if result is None:
+            send({"jsonrpc": "2.0", "id": rid, "error": {"code": -32601, "message": "Method not found"}})
+        elif result is not SILENT:
+            send({"jsonrpc": "2.0", "id": rid, "result": result})
     elif method == "tools/list":
         tools = all_tools()
         start = int((request.get("params") or {}).get("cursor") or 0)
@@ -225,6 +341,9 @@ def main() -> None:
     parser.add_argument("--banner", action="store_true")
     parser.add_argument("--start-delay", type=float, default=0)
     parser.add_argument("--record")
+    parser.add_argument("--resources", type=int, default=None)
+    parser.add_argument("--shared-resources", action="store_true")
+    parser.add_argument("--broken-lists", choices=["error", "silent"])
     options = parser.parse_args()
     if options.banner:
         print("fixture server starting (not JSON)", flush=True)
