@@ -40,6 +40,7 @@ class Pool:
         # The client's logging level, passed on to every upstream.
         self.log_level: str | None = None
         self._conns: dict[str, Upstream] = {}
+        self._connecting: dict[str, Upstream] = {}
         self._locks = {name: threading.Lock() for name in config.servers}
         # What each server declared last time (era, capabilities), kept
         # across runs: the era spares a probe, the capabilities let mcpzip
@@ -80,6 +81,10 @@ class Pool:
                             self.client_capabilities)  # fmt: skip
             conn.log_level = self.log_level
             started = time.monotonic()
+            with self._lock:
+                # Visible to close() while it connects: a shutdown mid-start
+                # must still stop the process.
+                self._connecting[name] = conn
             try:
                 conn.connect(timeout, self._eras.get(name))
             except transports.TransportClosed as e:
@@ -88,6 +93,12 @@ class Pool:
                 raise UpstreamError(f"server {name} failed to start: {e}") from None
             except Exception as e:  # RPCError from the handshake, or a timeout
                 raise UpstreamError(f"server {name} failed to start: {e}") from None
+            finally:
+                with self._lock:
+                    self._connecting.pop(name, None)
+            if self._closed.is_set():
+                conn.close()
+                raise UpstreamError("mcpzip is shutting down")
             log.info("%s: connected (%s, %.0f ms)", name, conn.protocol_version, (time.monotonic() - started) * 1000)
             if conn.era:
                 self._eras[name] = conn.era
@@ -178,7 +189,8 @@ class Pool:
         """Close every connection, all at once, and stop reaping."""
         self._closed.set()
         with self._lock:
-            conns, self._conns = list(self._conns.values()), {}
+            conns = list(self._conns.values()) + list(self._connecting.values())
+            self._conns = {}
         threads = [threading.Thread(target=c.close, name=f"mcpzip-close-{c.name}") for c in conns]
         for t in threads:
             t.start()

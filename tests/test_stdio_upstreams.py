@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 
 import pytest
@@ -216,3 +217,24 @@ def test_an_upstream_protocol_error_becomes_a_tool_error(tmp_path, mcpzip):
     result = proc.execute("fx__ghost")
     assert result["isError"] is True
     assert result["content"][0]["text"] == "Error: fx__ghost: the server refused the call (-32602: Unknown tool)"
+
+
+def test_closing_while_an_upstream_is_still_starting_stops_it(tmp_path, mcpzip):
+    # The server prints its pid, then takes a minute to answer anything.
+    pid_file = tmp_path / "pid"
+    script = tmp_path / "slow_starter.py"
+    script.write_text(
+        "import os, sys, time\n"
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "time.sleep(60)\n"
+    )
+    proc = mcpzip(write_config(tmp_path, {"slow": {"command": sys.executable, "args": [str(script)]}}))
+    proc.initialize()
+    proc.start_request("tools/call", {"name": "execute_tool", "arguments": {"name": "slow__x"}})
+    deadline = time.monotonic() + 10
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert time.monotonic() < deadline, "the server was never started"
+        proc.result("ping")
+    pid = int(pid_file.read_text())
+    assert proc.close() == 0
+    assert wait_gone(pid, 5)
