@@ -81,15 +81,40 @@ def error_result(text: str) -> dict:
 
 
 def first_sentence(text: str, limit: int = DESCRIPTION_CHARS) -> str:
-    """The first sentence or line of *text*, at most about *limit* characters."""
+    """The first sentence or line of *text*, at most about *limit* characters.
+
+    A line break ends the first sentence when a blank line or a new capitalised
+    line follows (a heading, a list), not when a sentence is merely wrapped.
+    """
+    line_break, sentence_end = _patterns()
+    text = text.strip()
+    m = line_break.search(text, 15)  # not after a one-word heading
+    if m is not None:
+        text = text[: m.start()]
     text = " ".join(text.split())
-    for end in (". ", "! ", "? "):
-        cut = text.find(end)
-        if 0 < cut < limit:
-            text = text[: cut + 1]
+    m = sentence_end.search(text)
+    if m is not None and m.start() < limit:
+        text = text[: m.start() + 1]
     if len(text) > limit:
         text = text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
     return text
+
+
+_compiled: tuple = ()
+
+
+def _patterns() -> tuple:
+    """The line break and the sentence end that end a first sentence (compiled on first use: ``re`` costs start-up)."""
+    global _compiled
+    if not _compiled:
+        import re
+
+        _compiled = (
+            re.compile(r"\n\s*\n|\n(?=\s*[A-Z0-9#*>|-])"),
+            # ". " ends a sentence, except after e.g. / i.e. / etc. / vs.
+            re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)(?<!\bvs)[.!?](?=\s)"),
+        )
+    return _compiled
 
 
 def search_line(tool: Tool) -> str:
