@@ -128,11 +128,13 @@ def search_line(tool: Tool) -> str:
 class MetaTools:
     """The meta-tools over one catalog, search and pool."""
 
-    def __init__(self, config: Config, catalog: Catalog, searcher: Searcher, pool: Pool) -> None:
+    def __init__(self, config: Config, catalog: Catalog, searcher: Searcher, pool: Pool, ranking: Any = None) -> None:
         self.config = config
         self.catalog = catalog
         self.searcher = searcher
         self.pool = pool
+        # What search_tools asks: the keyword searcher, or Gemini on top of it.
+        self.ranking = ranking or searcher
 
     @classmethod
     def open(cls, config: Config, handlers: Handlers | None = None) -> MetaTools:
@@ -143,7 +145,13 @@ class MetaTools:
 
         catalog = Catalog(config.servers, config.cache_path)
         catalog.load()
-        return cls(config, catalog, Searcher(catalog), Pool(config, handlers))
+        searcher = Searcher(catalog)
+        ranking = None
+        if config.gemini_api_key:
+            from .llm import Gemini, LlmSearcher
+
+            ranking = LlmSearcher(searcher, Gemini(config.gemini_api_key, config.search.model), search_line)
+        return cls(config, catalog, searcher, Pool(config, handlers), ranking)
 
     def refresh(self) -> list:
         """List every server in the background; returns the threads doing it."""
@@ -189,7 +197,7 @@ class MetaTools:
             return error_result("limit must be a whole number between 1 and 50")
         limit = max(1, min(MAX_LIMIT, limit))
         self._wait_for_listing(None)
-        tools, total = self.searcher.search(query, limit)
+        tools, total = self.ranking.search(query, limit)
         if not tools:
             return text_result(f"No tools found for {query!r}. {self._servers_summary()}")
         lines = [search_line(t) for t in tools]
