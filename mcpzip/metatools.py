@@ -85,15 +85,40 @@ def error_result(text: str) -> dict:
 
 
 def first_sentence(text: str, limit: int = DESCRIPTION_CHARS) -> str:
-    """The first sentence or line of *text*, at most about *limit* characters."""
+    """The first sentence or line of *text*, at most about *limit* characters.
+
+    A line break ends the first sentence when a blank line or a new capitalised
+    line follows (a heading, a list), not when a sentence is merely wrapped.
+    """
+    line_break, sentence_end = _patterns()
+    text = text.strip()
+    m = line_break.search(text, 15)  # not after a one-word heading
+    if m is not None:
+        text = text[: m.start()]
     text = " ".join(text.split())
-    for end in (". ", "! ", "? "):
-        cut = text.find(end)
-        if 0 < cut < limit:
-            text = text[: cut + 1]
+    m = sentence_end.search(text)
+    if m is not None and m.start() < limit:
+        text = text[: m.start() + 1]
     if len(text) > limit:
         text = text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
     return text
+
+
+_compiled: tuple = ()
+
+
+def _patterns() -> tuple:
+    """The line break and the sentence end that end a first sentence (compiled on first use: ``re`` costs start-up)."""
+    global _compiled
+    if not _compiled:
+        import re
+
+        _compiled = (
+            re.compile(r"\n\s*\n|\n(?=\s*[A-Z0-9#*>|-])"),
+            # ". " ends a sentence, except after e.g. / i.e. / etc. / vs.
+            re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)(?<!\bvs)[.!?](?=\s)"),
+        )
+    return _compiled
 
 
 def search_line(tool: Tool) -> str:
@@ -107,11 +132,13 @@ def search_line(tool: Tool) -> str:
 class MetaTools:
     """The meta-tools over one catalog, search and pool."""
 
-    def __init__(self, config: Config, catalog: Catalog, searcher: Searcher, pool: Pool) -> None:
+    def __init__(self, config: Config, catalog: Catalog, searcher: Searcher, pool: Pool, ranking: Any = None) -> None:
         self.config = config
         self.catalog = catalog
         self.searcher = searcher
         self.pool = pool
+        # What search_tools asks: the keyword searcher, or Gemini on top of it.
+        self.ranking = ranking or searcher
 
     @classmethod
     def open(cls, config: Config, handlers: Handlers | None = None, auth_flow: str = "never") -> MetaTools:
@@ -131,7 +158,13 @@ class MetaTools:
             catalog.refresh(pool.list_tools, [server])
 
         pool = Pool(config, handlers, auth_flow=auth_flow, on_authorized=relist)
-        return cls(config, catalog, Searcher(catalog), pool)
+        searcher = Searcher(catalog)
+        ranking = None
+        if config.gemini_api_key:
+            from .llm import Gemini, LlmSearcher
+
+            ranking = LlmSearcher(searcher, Gemini(config.gemini_api_key, config.search.model), search_line)
+        return cls(config, catalog, searcher, pool, ranking)
 
     def refresh(self) -> list:
         """List every server in the background; returns the threads doing it."""
@@ -181,7 +214,7 @@ class MetaTools:
             return error_result("limit must be a whole number between 1 and 50")
         limit = max(1, min(MAX_LIMIT, limit))
         self._wait_for_listing(None)
-        tools, total = self.searcher.search(query, limit)
+        tools, total = self.ranking.search(query, limit)
         if not tools:
             return text_result(f"No tools found for {query!r}. {self._servers_summary()}")
         lines = [search_line(t) for t in tools]
