@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass
 
 from . import log
 from .files import write_atomic
+from .records import dataclass
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -12,9 +12,9 @@ import json
 import os
 import re
 import stat
-from dataclasses import dataclass, field
 
 from . import log
+from .records import dataclass, field
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -16,10 +16,10 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from dataclasses import dataclass, field
 
 from . import __version__, jsonrpc, log, protocol
 from .jsonrpc import RPCError
+from .records import dataclass, field
 from .transports import TransportClosed
 
 TYPE_CHECKING = False
