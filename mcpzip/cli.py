@@ -149,7 +149,7 @@ def serve(config_path: str | None) -> int:
     # goes to stderr instead of corrupting the stream.
     sys.stdout = sys.stderr
     tools = MetaTools.open(config, auth_flow="background")
-    server = Server(tools, stdin, stdout)
+    server = Server(tools, stdin, stdout, on_settled=tools.refresh)
 
     def stop(signum: int, frame: object) -> None:
         signal.signal(signum, signal.SIG_IGN)  # one stop is enough
@@ -159,7 +159,6 @@ def serve(config_path: str | None) -> int:
     signal.signal(signal.SIGINT, stop)
     log.info("serving %d servers over stdio (config %s)", len(config.servers), config.path)
     try:
-        tools.refresh()
         server.serve_forever()
     except _Stop:
         log.info("stopping on a signal")

@@ -9,6 +9,8 @@ error or a hang.  Upstream results are passed through unchanged.
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 from . import log
 from .catalog import PENDING, compact_params, split_name
@@ -32,6 +34,8 @@ PARAMS_SHOWN = 8
 MAX_INPUT_ROUNDS = 10
 # How long a meta-tool waits for a first listing when there is no cache.
 FIRST_LISTING_WAIT = 30.0
+# How long closing waits for listings to finish writing the cache.
+CLOSE_WAIT = 5.0
 
 SEARCH_TOOLS = {
     "name": "search_tools",
@@ -139,6 +143,8 @@ class MetaTools:
         self.pool = pool
         # What search_tools asks: the keyword searcher, or Gemini on top of it.
         self.ranking = ranking or searcher
+        self._refreshing: list = []
+        self._refreshing_lock = threading.Lock()
 
     @classmethod
     def open(cls, config: Config, handlers: Handlers | None = None, auth_flow: str = "never") -> MetaTools:
@@ -168,14 +174,29 @@ class MetaTools:
 
     def refresh(self) -> list:
         """List every server in the background; returns the threads doing it."""
-        return self.catalog.refresh(self.pool.list_tools)
+        return self._track(self.catalog.refresh(self.pool.list_tools))
 
     def relist(self, server: str) -> None:
         """List one server again in the background (its tools changed)."""
-        self.catalog.refresh(self.pool.list_tools, [server])
+        self._track(self.catalog.refresh(self.pool.list_tools, [server]))
+
+    def _track(self, threads: list) -> list:
+        """Remember listing threads, so that :meth:`close` can let them finish."""
+        with self._refreshing_lock:
+            self._refreshing = [t for t in self._refreshing if t.is_alive()] + threads
+        return threads
 
     def close(self) -> None:
+        """Close every connection, then let listings in progress finish saving the cache.
+
+        Closing the pool makes any listing still waiting on a server fail at
+        once; a listing that already has its answer may be writing the cache,
+        and leaving then would lose the write (or leave its temporary file).
+        """
         self.pool.close()
+        deadline = time.monotonic() + CLOSE_WAIT
+        for t in self._refreshing:
+            t.join(max(0.0, deadline - time.monotonic()))
 
     def instructions(self) -> str:
         counts = self.catalog.counts()

@@ -34,6 +34,8 @@ MAX_WORKERS = 64
 DRAIN_SECONDS = 5.0
 # The three meta-tools never change; clients may cache the list this long.
 TOOLS_TTL_MS = 3_600_000
+# Background work waits for the client to be set up, but never longer than this.
+SETTLE_SECONDS = 1.0
 
 
 class Workers:
@@ -91,7 +93,9 @@ class _Request:
 class Server:
     """Serves one client over a pair of binary streams until the input ends."""
 
-    def __init__(self, metatools: MetaTools, stdin: IO[bytes], stdout: IO[bytes]) -> None:
+    def __init__(self, metatools: MetaTools, stdin: IO[bytes], stdout: IO[bytes],
+                 on_settled: Callable[[], None] | None = None) -> None:  # fmt: skip
+        """*on_settled* runs once, when the client has its tools (see :meth:`settled`)."""
         self.metatools = metatools
         self.stdin = stdin
         self.writer = jsonrpc.Writer(stdout)
@@ -106,16 +110,40 @@ class Server:
         self._inflight: dict[Any, _Request] = {}
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
+        self._on_settled = on_settled
 
     # -- the read loop ------------------------------------------------------
 
     def serve_forever(self) -> None:
         """Read and dispatch messages until stdin closes, then drain answers."""
-        for line in iter(self.stdin.readline, b""):
-            if line.strip():
-                self.handle_line(line)
+        timer = None
+        if self._on_settled is not None:
+            timer = threading.Timer(SETTLE_SECONDS, self.settled)
+            timer.daemon = True
+            timer.start()
+        try:
+            for line in iter(self.stdin.readline, b""):
+                if line.strip():
+                    self.handle_line(line)
+        finally:
+            if timer is not None:
+                timer.cancel()
         log.debug("stdin closed")
         self.drain(DRAIN_SECONDS)
+
+    def settled(self) -> None:
+        """Run the *on_settled* job, once.
+
+        The job (the background refresh of every upstream) competes with the
+        client's first requests for the interpreter, so it waits until the
+        client has its tools: after the first ``tools/list`` answer, when a
+        ``tools/call`` arrives, or after :data:`SETTLE_SECONDS`, whichever
+        comes first.
+        """
+        with self._lock:
+            job, self._on_settled = self._on_settled, None
+        if job is not None:
+            job()
 
     def handle_line(self, line: bytes) -> None:
         try:
@@ -176,6 +204,8 @@ class Server:
             self._idle.notify_all()
         if reply is not None and not cancelled:
             self.send(reply)
+        if request.method == "tools/list":
+            self.settled()
 
     def _finish(self, request: _Request, result: dict) -> dict:
         if request.version is None:
@@ -232,6 +262,7 @@ class Server:
                 result.update(ttlMs=TOOLS_TTL_MS, cacheScope="public")
             return result
         if method == "tools/call":
+            self.settled()
             return self._call_tool(request)
         if method == "logging/setLevel":
             self.relay.set_level(params.get("level"))
