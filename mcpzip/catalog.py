@@ -13,11 +13,10 @@ immutable snapshots; ``version`` increases with every change so derived data
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
-from . import log
+from . import jsontext, log
 from .files import write_atomic
 from .records import dataclass
 
@@ -182,7 +181,7 @@ class Catalog:
             return False
         try:
             with open(path, "rb") as f:
-                entries = json.loads(f.read())
+                entries = jsontext.loads(f.read())
             if not isinstance(entries, list):
                 raise ValueError("not a JSON array")
         except FileNotFoundError:
@@ -218,7 +217,7 @@ class Catalog:
         with self._cond:
             tools = [t for name in self.servers for t in self._by_server.get(name, ())]
         entries = sorted((_to_entry(t) for t in tools), key=lambda e: e["name"])
-        data = json.dumps(entries, ensure_ascii=False, separators=(",", ":")).encode()
+        data = jsontext.dumps(entries).encode()
         with self._save_lock:
             try:
                 write_atomic(path, data, 0o644)

@@ -8,12 +8,11 @@ are only warned about, because other tools write extra fields.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
 
-from . import log
+from . import jsontext, log
 from .records import dataclass, field
 
 TYPE_CHECKING = False
@@ -140,7 +139,7 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Conf
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
     try:
-        data = json.loads(text)
+        data = jsontext.loads(text)
     except ValueError as e:
         raise ConfigError(f"config {path}: not valid JSON: {e}") from None
     if os.name == "posix" and mode & (stat.S_IRGRP | stat.S_IROTH):

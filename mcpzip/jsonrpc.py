@@ -6,8 +6,9 @@ stdin/stdout, and mcpzip talks to stdio upstreams on their pipes.
 
 from __future__ import annotations
 
-import json
 import threading
+
+from . import jsontext
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are strings here
@@ -22,8 +23,6 @@ INTERNAL_ERROR = -32603
 # the receiver does not speak.
 REQUEST_TIMEOUT = -32001
 UNSUPPORTED_PROTOCOL_VERSION = -32022
-
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 class RPCError(Exception):
@@ -44,12 +43,12 @@ class RPCError(Exception):
 
 def encode(message: dict) -> bytes:
     """One message as a line of UTF-8 JSON, newline included."""
-    return (_encoder.encode(message) + "\n").encode("utf-8")
+    return (jsontext.dumps(message) + "\n").encode("utf-8")
 
 
 def decode(line: bytes | str) -> Any:
     """Parse one line; raises ``ValueError`` for anything that is not JSON."""
-    return json.loads(line)
+    return jsontext.loads(line)
 
 
 def request(id: Any, method: str, params: dict | None = None) -> dict:

@@ -8,11 +8,10 @@ error or a hang.  Upstream results are passed through unchanged.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
-from . import log
+from . import jsontext, log
 from .catalog import PENDING, compact_params, split_name
 from .jsonrpc import RPCError
 from .upstream import UpstreamError
@@ -264,6 +263,8 @@ class MetaTools:
         found = self._find(name)
         if isinstance(found, dict):
             return found
+        import json  # for indent; json's import is paid here, not at start-up
+
         definition = dict(found.definition)
         definition["name"] = found.prefixed
         return text_result(json.dumps(definition, indent=2, ensure_ascii=False))
@@ -278,7 +279,7 @@ class MetaTools:
         if isinstance(arguments, str):
             # Models often send the arguments object JSON-encoded as a string.
             try:
-                arguments = json.loads(arguments) if arguments.strip() else {}
+                arguments = jsontext.loads(arguments) if arguments.strip() else {}
             except ValueError:
                 return error_result("arguments is a string that is not valid JSON; pass a JSON object")
         if arguments is None:
@@ -339,6 +340,8 @@ class MetaTools:
         status: dict = {"tool_count": sum(counts.values()), "server_names": sorted(n for n in counts if counts[n])}
         if name == "proxy_refresh":
             status = {"status": "refreshed", "tool_count": status["tool_count"]}
+        import json
+
         return text_result(json.dumps(status))
 
     # -- shared -------------------------------------------------------------

@@ -1,0 +1,97 @@
+"""Compact JSON text in and out, without importing the ``json`` package.
+
+``import json`` pulls in ``re`` and ``enum``, which cost ``mcpzip serve``
+about as much start-up time as everything else it imports together.  The
+parsing and serialising are done by the C accelerator module ``_json`` that
+``json`` itself uses; this module calls it directly.  Results are identical
+to ``json.loads`` and to ``json.dumps(obj, ensure_ascii=False,
+separators=(",", ":"))``: whenever the accelerated path cannot give an answer
+(bad input, an unserialisable object, an interpreter without ``_json``), the
+standard ``json`` is imported and does the work, so errors are its errors.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+try:
+    import _json
+except ImportError:  # not CPython: the standard module does everything
+    _json = None
+
+_WHITESPACE = " \t\n\r"  # JSON's insignificant whitespace, nothing more
+
+
+class _DecoderSettings:
+    """What ``_json.make_scanner`` reads: the settings of a default ``json`` decoder."""
+
+    def __init__(self) -> None:
+        self.strict = True
+        self.object_hook = None
+        self.object_pairs_hook = None
+        self.parse_float = float
+        self.parse_int = int
+        self.parse_constant = _CONSTANTS.__getitem__
+
+
+def _reject(obj: Any) -> Any:
+    raise TypeError("not serialisable")  # the fallback produces json's own message
+
+
+_CONSTANTS = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
+
+
+_scan = _encode = None
+if _json is not None:
+    try:
+        _scan = _json.make_scanner(_DecoderSettings())
+        # No circular-reference markers: a cycle ends in RecursionError, and
+        # the fallback then reports it as json does.
+        _encode = _json.make_encoder(None, _reject, _json.encode_basestring, None, ":", ",", False, False, True)
+    except (AttributeError, TypeError):  # an accelerator with another interface
+        _scan = _encode = None
+
+
+def loads(data: str | bytes | bytearray) -> Any:
+    """Parse one JSON document, like ``json.loads``; raises ``ValueError``."""
+    if _scan is not None:
+        try:
+            text = _utf8(data) if isinstance(data, (bytes, bytearray)) else data
+            if text is not None and isinstance(text, str):
+                start, end = 0, len(text)
+                while start < end and text[start] in _WHITESPACE:
+                    start += 1
+                value, stop = _scan(text, start)
+                while stop < end and text[stop] in _WHITESPACE:
+                    stop += 1
+                if stop == end:
+                    return value
+        except (StopIteration, ValueError, RecursionError, SystemError):
+            # The standard module says what is wrong.  (Until json.decoder is
+            # loaded, _json of Python <= 3.11 cannot build its error and fails
+            # with SystemError instead.)
+            pass
+    import json
+
+    return json.loads(data)
+
+
+def _utf8(data: bytes | bytearray) -> str | None:
+    """*data* as text when ``json.loads`` would read it as BOM-less UTF-8, else None."""
+    if data[:1] in (b"", b"\x00", b"\xef", b"\xfe", b"\xff") or data[1:2] == b"\x00":
+        return None  # empty, UTF-16/32 or a byte order mark: json's own detection decides
+    return data.decode("utf-8", "surrogatepass")
+
+
+def dumps(value: Any) -> str:
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"))``."""
+    if _encode is not None:
+        try:
+            return "".join(_encode(value, 0))
+        except (TypeError, ValueError, RecursionError):
+            pass
+    import json
+
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
