@@ -110,6 +110,7 @@ class Server:
         self._inflight: dict[Any, _Request] = {}
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
+        self._writing = 0  # answers taken out of _inflight but not yet written
         self._on_settled = on_settled
 
     # -- the read loop ------------------------------------------------------
@@ -198,12 +199,19 @@ class Server:
         except Exception as e:
             log.error("%s failed: %r", request.method, e)
             reply = jsonrpc.error(request.id, jsonrpc.INTERNAL_ERROR, f"Internal error: {type(e).__name__}")
+        # The id is freed before the answer leaves (a client may reuse it as
+        # soon as it has the answer); drain() also waits for the write.
         with self._lock:
             self._inflight.pop(request.id, None)
             cancelled = request.context.cancellation.cancelled
-            self._idle.notify_all()
-        if reply is not None and not cancelled:
-            self.send(reply)
+            self._writing += 1
+        try:
+            if reply is not None and not cancelled:
+                self.send(reply)
+        finally:
+            with self._lock:
+                self._writing -= 1
+                self._idle.notify_all()
         if request.method == "tools/list":
             self.settled()
 
@@ -329,10 +337,9 @@ class Server:
     # -- shutting down ------------------------------------------------------------
 
     def drain(self, seconds: float) -> None:
-        """Give requests in flight *seconds* to finish, then cancel the rest."""
+        """Give requests in flight *seconds* to finish and be answered, then cancel the rest."""
         with self._lock:
-            if self._inflight:
-                self._idle.wait_for(lambda: not self._inflight, seconds)
+            self._idle.wait_for(lambda: not self._inflight and not self._writing, seconds)
             left = list(self._inflight.values())
         for request in left:
             request.context.cancellation.cancel("mcpzip is shutting down")
