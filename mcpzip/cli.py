@@ -137,7 +137,12 @@ class _Stop(BaseException):
 
 
 def serve(config_path: str | None) -> int:
-    import signal
+    try:
+        # The C module behind ``signal``: the same functions and constants,
+        # without the enum classes whose creation costs start-up time.
+        import _signal as signal
+    except ImportError:
+        import signal  # type: ignore[no-redef]
 
     from . import config as config_module
     from .metatools import MetaTools

@@ -9,7 +9,6 @@ are only warned about, because other tools write extra fields.
 from __future__ import annotations
 
 import os
-import re
 import stat
 
 from . import jsontext, log
@@ -43,8 +42,10 @@ SEARCH_KEYS = {"model", "default_limit"}
 SERVER_KEYS = {"type", "command", "args", "env", "cwd", "url", "headers", "disabled", "oauth"}
 OAUTH_KEYS = {"client_id", "client_secret", "scopes"}
 
-_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# Checked by hand rather than with ``re``, whose import costs start-up time.
+_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_VAR_CHARS = _LETTERS | frozenset("0123456789")  # [A-Za-z_][A-Za-z0-9_]*
+_NAME_CHARS = _VAR_CHARS | {"-"}  # [A-Za-z0-9_-]+
 
 
 class ConfigError(Exception):
@@ -206,7 +207,7 @@ def parse(data: Any, path: str, environ: dict[str, str]) -> Config:
 
 
 def _parse_server(name: Any, raw: Any, where: str, environ: dict[str, str]) -> ServerConfig:
-    if not isinstance(name, str) or not _NAME.match(name) or "__" in name:
+    if not isinstance(name, str) or not name or not _NAME_CHARS.issuperset(name) or "__" in name:
         raise ConfigError(
             f"{where}: server name {name!r} must be letters, digits, '-' and '_' without '__' "
             "(it prefixes every tool name)"
@@ -320,21 +321,34 @@ def expand_vars(value: str, environ: dict[str, str], where: str = "config") -> s
     An unset variable without a default becomes empty, with a warning that
     names the variable (never a value).
     """
-    if "${" not in value:
-        return value
+    out = []
+    done = 0  # value[:done] is in out
+    start = value.find("${")
+    while start >= 0:
+        end = value.find("}", start + 2)
+        if end < 0:
+            break
+        name, sep, default = value[start + 2 : end].partition(":-")
+        if name and name[0] in _LETTERS and _VAR_CHARS.issuperset(name):
+            out.append(value[done:start])
+            out.append(_lookup(name, default if sep else None, environ, where))
+            done = end + 1
+            start = value.find("${", done)
+        else:  # not a reference: keep it as written and look further on
+            start = value.find("${", start + 1)
+    out.append(value[done:])
+    return "".join(out)
 
-    def sub(m: re.Match) -> str:
-        name, default = m.group(1), m.group(2)
-        found = environ.get(name)
-        if found:
-            return found
-        if default is not None:
-            return default
-        if found is None:
-            log.warning("%s: environment variable %s is not set; using an empty value", where, name)
-        return ""
 
-    return _VAR.sub(sub, value)
+def _lookup(name: str, default: str | None, environ: dict[str, str], where: str) -> str:
+    found = environ.get(name)
+    if found:
+        return found
+    if default is not None:
+        return default
+    if found is None:
+        log.warning("%s: environment variable %s is not set; using an empty value", where, name)
+    return ""
 
 
 def _warn_unknown(raw: dict, known: set[str], where: str) -> None:

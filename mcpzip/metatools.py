@@ -135,13 +135,15 @@ def search_line(tool: Tool) -> str:
 class MetaTools:
     """The meta-tools over one catalog, search and pool."""
 
-    def __init__(self, config: Config, catalog: Catalog, searcher: Searcher, pool: Pool, ranking: Any = None) -> None:
+    def __init__(self, config: Config, catalog: Catalog, searcher: Searcher | None, pool: Pool,
+                 ranking: Any = None) -> None:  # fmt: skip
+        """*searcher* None: made on first use (see :attr:`searcher`); *ranking* None: see :attr:`ranking`."""
         self.config = config
         self.catalog = catalog
-        self.searcher = searcher
+        self._searcher = searcher
         self.pool = pool
-        # What search_tools asks: the keyword searcher, or Gemini on top of it.
-        self.ranking = ranking or searcher
+        self._ranking = ranking
+        self._lazy_lock = threading.Lock()
         self._refreshing: list = []
         self._refreshing_lock = threading.Lock()
 
@@ -154,7 +156,6 @@ class MetaTools:
         """
         from .catalog import Catalog
         from .pool import Pool
-        from .search import Searcher
 
         catalog = Catalog(config.servers, config.cache_path)
         catalog.load()
@@ -163,13 +164,38 @@ class MetaTools:
             catalog.refresh(pool.list_tools, [server])
 
         pool = Pool(config, handlers, auth_flow=auth_flow, on_authorized=relist)
-        searcher = Searcher(catalog)
-        ranking = None
-        if config.gemini_api_key:
-            from .llm import Gemini, LlmSearcher
+        return cls(config, catalog, None, pool)
 
-            ranking = LlmSearcher(searcher, Gemini(config.gemini_api_key, config.search.model), search_line)
-        return cls(config, catalog, searcher, pool, ranking)
+    # Search is made on first use: its module (``re``, the vocabulary) is not
+    # needed to answer a client's handshake, so ``serve`` does not pay for it
+    # at start-up.
+
+    @property
+    def searcher(self) -> Searcher:
+        """The keyword search over the catalog."""
+        if self._searcher is None:
+            from .search import Searcher
+
+            with self._lazy_lock:
+                if self._searcher is None:
+                    self._searcher = Searcher(self.catalog)
+        return self._searcher
+
+    @property
+    def ranking(self) -> Any:
+        """What search_tools asks: the keyword searcher, or Gemini on top of it when there is a key."""
+        if self._ranking is None:
+            searcher = self.searcher
+            with self._lazy_lock:
+                if self._ranking is None:
+                    ranking: Any = searcher
+                    if self.config.gemini_api_key:
+                        from .llm import Gemini, LlmSearcher
+
+                        gemini = Gemini(self.config.gemini_api_key, self.config.search.model)
+                        ranking = LlmSearcher(searcher, gemini, search_line)
+                    self._ranking = ranking
+        return self._ranking
 
     def refresh(self) -> list:
         """List every server in the background; returns the threads doing it."""

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
-from conftest import ROOT
 
 from mcpzip.records import dataclass, field
 
@@ -78,11 +74,3 @@ def test_a_default_before_a_required_field_is_an_error():
             a: int = 1
             b: int  # type: ignore[misc]
 
-
-def test_serve_path_does_not_import_the_standard_dataclasses():
-    code = (
-        "import sys; import mcpzip.cli, mcpzip.config, mcpzip.catalog, mcpzip.metatools, mcpzip.server, "
-        "mcpzip.pool; print(sorted({'dataclasses', 'inspect', 'typing'} & set(sys.modules)))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
