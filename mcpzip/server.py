@@ -34,6 +34,9 @@ MAX_WORKERS = 64
 DRAIN_SECONDS = 5.0
 # The three meta-tools never change; clients may cache the list this long.
 TOOLS_TTL_MS = 3_600_000
+# Answered on the reading thread: they never wait on anything, and the
+# handshake is answered sooner without a thread hand-off per message.
+QUICK_METHODS = frozenset({"initialize", "ping", "server/discover", "tools/list"})
 # Background work waits for the client to be set up, but never longer than this.
 SETTLE_SECONDS = 1.0
 
@@ -186,7 +189,10 @@ class Server:
                 self.send(jsonrpc.error(request.id, jsonrpc.INVALID_REQUEST, "Invalid Request: id already in use"))
                 return
             self._inflight[request.id] = request
-        self.workers.submit(lambda: self._serve(request))
+        if request.method in QUICK_METHODS:
+            self._serve(request)  # cannot block: a hand-off to a worker would cost more than the answer
+        else:
+            self.workers.submit(lambda: self._serve(request))
 
     def _serve(self, request: _Request) -> None:
         try:
