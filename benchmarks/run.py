@@ -330,15 +330,14 @@ def main() -> int:
             f"≤ {GOAL_STARTUP_RATIO:g}×", verdict(ratio <= GOAL_STARTUP_RATIO),
         ))  # fmt: skip
     added50 = (lat["via"][0] - lat["direct"][0]) * ms
-    added95 = (lat["via"][1] - lat["direct"][1]) * ms
     rows.append((
         "execute_tool added latency, p50",
         f"{added50:.3f} ms ({lat['via'][0] * ms:.3f} via vs {lat['direct'][0] * ms:.3f} direct)",
         f"≤ {GOAL_ADDED_MS:g} ms", verdict(added50 <= GOAL_ADDED_MS),
     ))  # fmt: skip
-    rows.append((
-        "execute_tool added latency, p95",
-        f"{added95:.3f} ms ({lat['via'][1] * ms:.3f} via vs {lat['direct'][1] * ms:.3f} direct)", "", "",
+    rows.append((  # tails are mostly scheduling noise, so no difference is taken
+        "execute_tool latency, p95",
+        f"{lat['via'][1] * ms:.3f} ms via vs {lat['direct'][1] * ms:.3f} ms direct", "", "",
     ))  # fmt: skip
     ratio = conc["via_many"] / conc["via_one"]
     rows.append((
