@@ -17,7 +17,6 @@ routing tables are guarded by one lock that is never held across I/O.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
@@ -515,6 +514,7 @@ class Aggregator:
         if token is None:
             return None, None
         import base64
+        import json  # only paging needs it: not imported at start-up
 
         try:
             data = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
@@ -528,6 +528,7 @@ class Aggregator:
 
 def _encode_cursor(kind: _Kind, server: str, cursor: str | None) -> str:
     import base64
+    import json
 
     data = json.dumps({"k": kind.key, "s": server, "c": cursor}, separators=(",", ":"))
     return base64.urlsafe_b64encode(data.encode()).decode("ascii")

@@ -4,10 +4,11 @@
 about as much start-up time as everything else it imports together.  The
 parsing and serialising are done by the C accelerator module ``_json`` that
 ``json`` itself uses; this module calls it directly.  Results are identical
-to ``json.loads`` and to ``json.dumps(obj, ensure_ascii=False,
-separators=(",", ":"))``: whenever the accelerated path cannot give an answer
-(bad input, an unserialisable object, an interpreter without ``_json``), the
-standard ``json`` is imported and does the work, so errors are its errors.
+to ``json.loads`` and ``json.dumps`` (:func:`dumps` takes the same arguments,
+with compact, non-ASCII output as its defaults): whenever the accelerated
+path cannot give an answer (bad input, an unserialisable object, an
+interpreter without ``_json``), the standard ``json`` is imported and does
+the work, so errors are its errors.
 """
 
 from __future__ import annotations
@@ -43,15 +44,13 @@ def _reject(obj: Any) -> Any:
 _CONSTANTS = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
 
 
-_scan = _encode = None
+_scan = None
+_encoders: dict = {}  # (ensure_ascii, separators, sort_keys) -> a _json encoder
 if _json is not None:
     try:
         _scan = _json.make_scanner(_DecoderSettings())
-        # No circular-reference markers: a cycle ends in RecursionError, and
-        # the fallback then reports it as json does.
-        _encode = _json.make_encoder(None, _reject, _json.encode_basestring, None, ":", ",", False, False, True)
     except (AttributeError, TypeError):  # an accelerator with another interface
-        _scan = _encode = None
+        _scan = None
 
 
 def loads(data: str | bytes | bytearray) -> Any:
@@ -85,13 +84,35 @@ def _utf8(data: bytes | bytearray) -> str | None:
     return data.decode("utf-8", "surrogatepass")
 
 
-def dumps(value: Any) -> str:
-    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"))``."""
-    if _encode is not None:
-        try:
-            return "".join(_encode(value, 0))
-        except (TypeError, ValueError, RecursionError):
-            pass
+def dumps(value: Any, *, ensure_ascii: bool = False, separators: tuple[str, str] = (",", ":"),
+          sort_keys: bool = False, indent: int | None = None) -> str:  # fmt: skip
+    """``json.dumps`` with these arguments; note the defaults: compact, non-ASCII kept.
+
+    With *indent* the standard module does the work (and is imported then).
+    """
+    if indent is None:
+        encode = _encoder(ensure_ascii, separators, sort_keys)
+        if encode is not None:
+            try:
+                return "".join(encode(value, 0))
+            except (TypeError, ValueError, RecursionError):
+                pass
     import json
 
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(value, ensure_ascii=ensure_ascii, separators=separators, sort_keys=sort_keys, indent=indent)
+
+
+def _encoder(ensure_ascii: bool, separators: tuple[str, str], sort_keys: bool) -> Any:
+    key = (ensure_ascii, separators, sort_keys)
+    found = _encoders.get(key)
+    if found is None and _json is not None:
+        item_separator, key_separator = separators
+        strings = _json.encode_basestring_ascii if ensure_ascii else _json.encode_basestring
+        try:
+            # No circular-reference markers: a cycle ends in RecursionError,
+            # and the fallback then reports it as json does.
+            found = _json.make_encoder(None, _reject, strings, None, key_separator, item_separator, sort_keys, False, True)
+        except (AttributeError, TypeError):  # an accelerator with another interface
+            return None
+        _encoders[key] = found
+    return found

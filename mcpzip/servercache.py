@@ -20,10 +20,9 @@ Threading contract: every method may be called from any thread.
 
 from __future__ import annotations
 
-import json
 import threading
 
-from . import log, protocol
+from . import jsontext, log, protocol
 from .files import write_atomic
 
 TYPE_CHECKING = False
@@ -45,7 +44,7 @@ class ServerCache:
             return
         try:
             with open(self.path, "rb") as f:
-                data = json.loads(f.read())
+                data = jsontext.loads(f.read())
             servers = data.get("servers") if isinstance(data, dict) else None
             if not isinstance(servers, dict):
                 raise ValueError("no servers object")
@@ -82,7 +81,7 @@ class ServerCache:
             snapshot = {n: self._entries[n] for n in self.servers if n in self._entries}
             if not self.path:
                 return
-            data = json.dumps({"servers": snapshot}, ensure_ascii=False, indent=1, sort_keys=True).encode()
+            data = jsontext.dumps({"servers": snapshot}, separators=(",", ": "), indent=1, sort_keys=True).encode()
             try:
                 write_atomic(self.path, data, 0o644)
             except OSError as e:
@@ -94,7 +93,8 @@ def _fingerprint(server: ServerConfig) -> int:
     # world-readable.
     import binascii
 
-    what = json.dumps([server.type, server.command, server.args, server.cwd, server.url])
+    what = jsontext.dumps([server.type, server.command, server.args, server.cwd, server.url],
+                          ensure_ascii=True, separators=(", ", ": "))  # json.dumps' defaults: keeps old checksums
     return binascii.crc32(what.encode())
 
 

@@ -29,6 +29,16 @@ def test_dumps_matches_json(value):
     assert jsontext.loads(expected) == json.loads(expected)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [{"ensure_ascii": True, "separators": (", ", ": ")}, {"sort_keys": True}, {"indent": 1, "sort_keys": True},
+     {"ensure_ascii": True, "separators": (",", ":"), "sort_keys": True}],
+)  # fmt: skip
+@pytest.mark.parametrize("value", VALUES)
+def test_dumps_with_jsons_options_matches_json(value, options):
+    assert jsontext.dumps(value, **options) == json.dumps(value, **{"ensure_ascii": False, "separators": (",", ":"), **options})
+
+
 def test_dumps_of_special_keys_and_floats_matches_json():
     value = {1: "int key", 2.5: "float key", True: "bool key", None: "none key", "nan": math.inf}
     assert jsontext.dumps(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
