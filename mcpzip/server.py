@@ -12,6 +12,7 @@ statelessly under that (modern) version, with ``resultType`` on every result.
 
 from __future__ import annotations
 
+import _thread
 import queue
 import threading
 
@@ -120,20 +121,23 @@ class Server:
 
     def serve_forever(self) -> None:
         """Read and dispatch messages until stdin closes, then drain answers."""
-        timer = None
+        stop = threading.Event()
         if self._on_settled is not None:
-            timer = threading.Timer(SETTLE_SECONDS, self.settled)
-            timer.daemon = True
-            timer.start()
+            # threading.Thread.start() waits for the new thread to run, which
+            # a busy machine makes the handshake pay for; this does not wait.
+            _thread.start_new_thread(self._settle_later, (stop,))
         try:
             for line in iter(self.stdin.readline, b""):
                 if line.strip():
                     self.handle_line(line)
         finally:
-            if timer is not None:
-                timer.cancel()
+            stop.set()
         log.debug("stdin closed")
         self.drain(DRAIN_SECONDS)
+
+    def _settle_later(self, stop: threading.Event) -> None:
+        if not stop.wait(SETTLE_SECONDS):
+            self.settled()
 
     def settled(self) -> None:
         """Run the *on_settled* job, once.

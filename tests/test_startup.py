@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 from conftest import ROOT, clean_env, fixture_server, write_config
 
@@ -57,3 +58,17 @@ def test_serving_the_handshake_imports_nothing_heavy(tmp_path):
     answers = {a["id"]: a["result"] for a in map(json.loads, out.stdout.splitlines())}
     assert "fx (1 tool)" in answers[1]["instructions"] and len(answers[2]["tools"]) == 3
     assert report.read_text() == ""  # none of them was loaded
+
+
+def test_upstreams_are_listed_soon_even_when_the_client_never_asks(tmp_path, mcpzip):
+    # The background refresh waits for the client's tools/list or first call,
+    # but not for ever: a second after start it runs anyway.
+    config = write_config(tmp_path, {"fx": fixture_server()})
+    proc = mcpzip(config)
+    proc.initialize()
+    cache = tmp_path / "cache" / "tools.json"
+    deadline = time.monotonic() + 15
+    while not cache.exists():
+        assert time.monotonic() < deadline, "the upstream was never listed"
+        proc.result("ping")
+    assert any(e["name"] == "fx__echo" for e in json.loads(cache.read_text()))
