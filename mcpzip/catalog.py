@@ -64,6 +64,7 @@ class Catalog:
         self._errors: dict[str, str] = {}
         self._cond = threading.Condition()
         self._save_lock = threading.Lock()
+        self._unsaved = 0  # listings taken in but not yet written to the cache
         self._snapshot: tuple[int, list[Tool], dict[str, Tool]] = (0, [], {})
 
     # -- reading ---------------------------------------------------------
@@ -134,9 +135,21 @@ class Catalog:
             self._state[server] = LISTED
             self._errors.pop(server, None)
             self.version += 1
+            if save:
+                self._unsaved += 1
             self._cond.notify_all()
         if save:
-            self.save()
+            try:
+                self.save()
+            finally:
+                with self._cond:
+                    self._unsaved -= 1
+                    self._cond.notify_all()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every listing taken in so far is in the cache file; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._unsaved, timeout)
 
     def mark_failed(self, server: str, reason: str) -> None:
         """Record a failed listing; cached tools, if any, stay."""

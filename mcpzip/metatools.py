@@ -9,7 +9,6 @@ error or a hang.  Upstream results are passed through unchanged.
 from __future__ import annotations
 
 import threading
-import time
 
 from . import jsontext, log
 from .catalog import PENDING, compact_params, split_name
@@ -33,7 +32,7 @@ PARAMS_SHOWN = 8
 MAX_INPUT_ROUNDS = 10
 # How long a meta-tool waits for a first listing when there is no cache.
 FIRST_LISTING_WAIT = 30.0
-# How long closing waits for listings to finish writing the cache.
+# How long closing waits for listings received to be written to the cache.
 CLOSE_WAIT = 5.0
 
 SEARCH_TOOLS = {
@@ -144,8 +143,6 @@ class MetaTools:
         self.pool = pool
         self._ranking = ranking
         self._lazy_lock = threading.Lock()
-        self._refreshing: list = []
-        self._refreshing_lock = threading.Lock()
 
     @classmethod
     def open(cls, config: Config, handlers: Handlers | None = None, auth_flow: str = "never") -> MetaTools:
@@ -199,29 +196,21 @@ class MetaTools:
 
     def refresh(self) -> list:
         """List every server in the background; returns the threads doing it."""
-        return self._track(self.catalog.refresh(self.pool.list_tools))
+        return self.catalog.refresh(self.pool.list_tools)
 
     def relist(self, server: str) -> None:
         """List one server again in the background (its tools changed)."""
-        self._track(self.catalog.refresh(self.pool.list_tools, [server]))
-
-    def _track(self, threads: list) -> list:
-        """Remember listing threads, so that :meth:`close` can let them finish."""
-        with self._refreshing_lock:
-            self._refreshing = [t for t in self._refreshing if t.is_alive()] + threads
-        return threads
+        self.catalog.refresh(self.pool.list_tools, [server])
 
     def close(self) -> None:
-        """Close every connection, then let listings in progress finish saving the cache.
+        """Close every connection, then let listings already received reach the cache file.
 
-        Closing the pool makes any listing still waiting on a server fail at
-        once; a listing that already has its answer may be writing the cache,
-        and leaving then would lose the write (or leave its temporary file).
+        A listing that has its answer may be writing the cache; leaving then
+        would lose the write (or leave its temporary file).  Listings still
+        waiting on a server are not waited for.
         """
         self.pool.close()
-        deadline = time.monotonic() + CLOSE_WAIT
-        for t in self._refreshing:
-            t.join(max(0.0, deadline - time.monotonic()))
+        self.catalog.flush(CLOSE_WAIT)
 
     def instructions(self) -> str:
         counts = self.catalog.counts()
