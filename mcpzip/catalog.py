@@ -55,10 +55,24 @@ def split_name(prefixed: str) -> tuple[str, str] | None:
 
 
 class Catalog:
-    def __init__(self, servers: Iterable[str], cache_path: str | None = None) -> None:
+    """The tools of every configured server.
+
+    The cache file is read on first use, not at construction: parsing a large
+    one is the slowest part of start-up, and the client's first answers need
+    only the tool counts, which *counts_hint* (kept in ``cache/servers.json``)
+    can give.  Every method reads the file first if it has not been read.
+    """
+
+    def __init__(self, servers: Iterable[str], cache_path: str | None = None,
+                 counts_hint: dict[str, int] | None = None) -> None:  # fmt: skip
         self.servers = list(servers)
         self.cache_path = cache_path
+        self.counts_hint = counts_hint or {}
+        # Told (server, tool count) after each listing, e.g. to keep the hint.
+        self.on_update: Callable[[str, int], None] | None = None
         self.version = 0
+        self._loaded = False
+        self._load_lock = threading.RLock()
         self._by_server: dict[str, list[Tool]] = {}
         self._state: dict[str, str] = {name: PENDING for name in self.servers}
         self._errors: dict[str, str] = {}
@@ -76,14 +90,19 @@ class Catalog:
         return self._current()[2].get(prefixed)
 
     def server_tools(self, server: str) -> list[Tool]:
+        self._ensure_loaded()
         with self._cond:
             return list(self._by_server.get(server, ()))
 
     def counts(self) -> dict[str, int]:
+        if not self._loaded and all(name in self.counts_hint for name in self.servers):
+            return {name: self.counts_hint[name] for name in self.servers}
+        self._ensure_loaded()
         with self._cond:
             return {name: len(self._by_server.get(name, ())) for name in self.servers}
 
     def state(self, server: str) -> str:
+        self._ensure_loaded()
         with self._cond:
             return self._state.get(server, PENDING)
 
@@ -92,6 +111,7 @@ class Catalog:
             return self._errors.get(server)
 
     def _current(self) -> tuple[int, list[Tool], dict[str, Tool]]:
+        self._ensure_loaded()
         snap = self._snapshot
         if snap[0] == self.version:
             return snap
@@ -107,6 +127,7 @@ class Catalog:
         Returns False when *timeout* ran out first.  A server whose tools came
         from the cache counts as ready: the cache is good enough to answer.
         """
+        self._ensure_loaded()
         wanted = [s for s in (self.servers if servers is None else servers) if s in self._state]
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -121,6 +142,7 @@ class Catalog:
 
     def update(self, server: str, definitions: list[dict], save: bool = True) -> None:
         """Replace *server*'s tools with a fresh listing."""
+        self._ensure_loaded()  # else a later first read would put the old tools back
         tools = []
         seen = set()
         for d in definitions:
@@ -138,6 +160,8 @@ class Catalog:
             if save:
                 self._unsaved += 1
             self._cond.notify_all()
+        if self.on_update is not None:
+            self.on_update(server, len(tools))
         if save:
             try:
                 self.save()
@@ -153,6 +177,7 @@ class Catalog:
 
     def mark_failed(self, server: str, reason: str) -> None:
         """Record a failed listing; cached tools, if any, stay."""
+        self._ensure_loaded()
         with self._cond:
             self._errors[server] = reason
             if self._state.get(server) == PENDING:
@@ -187,8 +212,24 @@ class Catalog:
     # read the other's cache.  The rest of an upstream's definition (title,
     # outputSchema, annotations, ...) rides along under its own keys.
 
+    def _ensure_loaded(self) -> None:
+        if not self._loaded:
+            with self._load_lock:
+                if not self._loaded:
+                    self.load()
+
     def load(self) -> bool:
-        """Fill the catalog from the cache file; False when there was none."""
+        """Fill the catalog from the cache file now; False when there was none.
+
+        Called at most once, before anything else changes the catalog (the
+        first use of any method does it).
+        """
+        with self._load_lock:
+            # Marked first: the save() below must not come back here.
+            self._loaded = True
+            return self._read_cache()
+
+    def _read_cache(self) -> bool:
         path = self.cache_path
         if not path:
             return False
@@ -227,6 +268,7 @@ class Catalog:
         path = self.cache_path
         if not path:
             return
+        self._ensure_loaded()
         with self._cond:
             tools = [t for name in self.servers for t in self._by_server.get(name, ())]
         entries = sorted((_to_entry(t) for t in tools), key=lambda e: e["name"])

@@ -146,7 +146,7 @@ class MetaTools:
 
     @classmethod
     def open(cls, config: Config, handlers: Handlers | None = None, auth_flow: str = "never") -> MetaTools:
-        """Everything the meta-tools need for *config*, with the cache loaded.
+        """Everything the meta-tools need for *config* (the tool cache is read on first use).
 
         *auth_flow* ``"background"`` lets a remote server that needs a sign-in
         start one by itself; its tools are listed once it completes.
@@ -154,13 +154,12 @@ class MetaTools:
         from .catalog import Catalog
         from .pool import Pool
 
-        catalog = Catalog(config.servers, config.cache_path)
-        catalog.load()
-
         def relist(server: str) -> None:
             catalog.refresh(pool.list_tools, [server])
 
         pool = Pool(config, handlers, auth_flow=auth_flow, on_authorized=relist)
+        catalog = Catalog(config.servers, config.cache_path, counts_hint=pool.known.tool_counts())
+        catalog.on_update = pool.known.record_tools
         return cls(config, catalog, None, pool)
 
     # Search is made on first use: its module (``re``, the vocabulary) is not

@@ -1,16 +1,18 @@
 """What each upstream declared when last connected, kept in ``cache/servers.json``.
 
 mcpzip must answer ``initialize`` before it has connected to anything, yet
-the capabilities it declares depend on what its upstreams offer; and knowing
-a server's protocol era spares the next start a ``server/discover`` probe.
-Both are learned at connect time and remembered here across runs.
+the capabilities it declares depend on what its upstreams offer, and its
+instructions give each server's tool count, which would otherwise mean
+parsing the whole tool cache first; knowing a server's protocol era spares
+the next start a ``server/discover`` probe.  All are learned when a server
+is connected or listed, and remembered here across runs.
 
 The file is a cache: written atomically (mode 0644) whenever what a server
 declares changes, read tolerantly (a damaged file or entry is ignored), and
 never required.  Its shape::
 
     {"servers": {"name": {"era": "legacy", "protocolVersion": "2025-11-25",
-                          "capabilities": {...}, "config": 123456}}}
+                          "capabilities": {...}, "tools": 12, "config": 123456}}}
 
 ``config`` is a checksum of how the server is started or reached: an entry
 for a server whose config entry changed since is ignored.
@@ -71,10 +73,22 @@ class ServerCache:
             entry = self._entries.get(name)
         return entry.get("capabilities") if entry else None
 
+    def tool_counts(self) -> dict[str, int]:
+        """How many tools each server listed last time, where known."""
+        with self._lock:
+            return {name: e["tools"] for name, e in self._entries.items() if "tools" in e}
+
     def record(self, name: str, era: str | None, version: str | None, capabilities: dict) -> None:
         """Remember what *name* declared on connecting; the file is rewritten only on a change."""
-        entry = _clean({"era": era, "protocolVersion": version, "capabilities": capabilities}, self._prints.get(name))
+        self._merge(name, {"era": era, "protocolVersion": version, "capabilities": capabilities})
+
+    def record_tools(self, name: str, count: int) -> None:
+        """Remember how many tools *name* listed (the next start's instructions say so at once)."""
+        self._merge(name, {"tools": count})
+
+    def _merge(self, name: str, fields: dict) -> None:
         with self._lock:
+            entry = _clean({**self._entries.get(name, {}), **fields}, self._prints.get(name))
             if self._entries.get(name) == entry:
                 return
             self._entries[name] = entry
@@ -107,4 +121,7 @@ def _clean(entry: dict, fingerprint: int | None) -> dict:
         out["protocolVersion"] = entry["protocolVersion"]
     caps = entry.get("capabilities")
     out["capabilities"] = caps if isinstance(caps, dict) else {}
+    tools = entry.get("tools")
+    if isinstance(tools, int) and not isinstance(tools, bool) and tools >= 0:
+        out["tools"] = tools
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import stat
 
+from servers.fixture_server import TOOLS
 from conftest import clean_env, fixture_server, write_config
 
 
@@ -30,7 +31,8 @@ def test_era_and_capabilities_are_remembered_and_spare_the_probe(tmp_path, mcpzi
     entry = json.loads(cache.read_text())["servers"]["plain"]
     assert isinstance(entry.pop("config"), int)  # a checksum of the server's config entry, not a copy
     assert entry == {"era": "legacy", "protocolVersion": "2025-11-25",
-                     "capabilities": {"tools": {"listChanged": True}, "logging": {}}}  # as the fixture declares them
+                     "capabilities": {"tools": {"listChanged": True}, "logging": {}},  # as the fixture declares them
+                     "tools": len(TOOLS)}
 
     record.unlink()
     run_once(mcpzip, config)
@@ -59,3 +61,16 @@ def test_a_damaged_server_cache_is_ignored_and_rewritten(tmp_path, mcpzip):
     assert proc.close() == 0
     assert "server cache" in proc.stderr and "unreadable" in proc.stderr
     assert "plain" in json.loads((tmp_path / "cache" / "servers.json").read_text())["servers"]
+
+
+def test_the_first_answers_take_tool_counts_from_the_small_file(tmp_path, mcpzip):
+    config = write_config(tmp_path, {"plain": fixture_server("plain")})
+    run_once(mcpzip, config)
+    # Damage the big cache: the handshake must not need it, a search does.
+    (tmp_path / "cache" / "tools.json").write_text("[{broken")
+    proc = mcpzip(config)
+    assert f"- plain ({len(TOOLS)} tools)" in proc.initialize()["instructions"]
+    assert "unreadable" not in proc.stderr
+    assert proc.text("search_tools", {"query": "echo"}).startswith("plain__echo")
+    assert proc.close() == 0
+    assert "tool cache" in proc.stderr and "unreadable" in proc.stderr
