@@ -139,11 +139,18 @@ def large_catalog_config(directory: Path) -> tuple[Path, dict]:
     once and the cache is what mcpzip serves — as when every upstream is
     offline.  The cache is written through mcpzip's own Catalog.
     """
+    from mcpzip import config as config_module
     from mcpzip.catalog import Catalog
+    from mcpzip.servercache import ServerCache
 
     listings = json.loads(CATALOG.read_text())
     config = write_config(directory, {name: {"command": f"mcpzip-bench-offline-{name}"} for name in listings})
-    catalog = Catalog(listings, str(directory / "cache" / "tools.json"))
+    loaded = config_module.load(str(config))
+    # As a run of mcpzip that listed them leaves it: the tools in
+    # cache/tools.json, their counts in cache/servers.json.
+    known = ServerCache(loaded.servers_cache_path, loaded.servers)
+    catalog = Catalog(listings, loaded.cache_path)
+    catalog.on_update = known.record_tools
     for name, tools in listings.items():
         catalog.update(name, tools, save=False)
     catalog.save()
