@@ -317,8 +317,14 @@ class MetaTools:
                 + ". Call describe_tool for the full schema."
             )
         seconds = timeout or self.config.call_timeout_seconds or None
+
+        def call(ctx: CallContext | None) -> dict:
+            return self.pool.call_tool(found.server, found.name, arguments, seconds, ctx)
+
         try:
-            result = self.pool.call_tool(found.server, found.name, arguments, seconds, context)
+            if context is not None and context.run_held is not None:
+                return context.run_held(found.server, call, context)
+            result = call(context)
             rounds = 0
             # A modern upstream asks for input with an ``input_required``
             # result.  A client that can be asked (legacy session) is asked
@@ -338,7 +344,7 @@ class MetaTools:
                 except RPCError as e:
                     return error_result(f"{found.prefixed} needs input the client could not give: {e.message}")
                 context.request_state = result.get("requestState")
-                result = self.pool.call_tool(found.server, found.name, arguments, seconds, context)
+                result = call(context)
             return result
         except RPCError as e:
             return error_result(f"{found.prefixed}: the server refused the call ({e.code}: {e.message})")

@@ -15,11 +15,12 @@ client answers, the upstream withdraws the request, or the session ends.
 from __future__ import annotations
 
 import itertools
+import queue
 import threading
 
 from . import jsonrpc, log
 from .jsonrpc import RPCError
-from .upstream import Cancellation, Handlers
+from .upstream import CallContext, Cancellation, Cancelled, Handlers, UpstreamError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert"
 CLIENT_FEATURES = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation", "roots/list": "roots"}
 # A person may take a while to answer an elicitation; not forever.
 CLIENT_ANSWER_TIMEOUT = 600.0
+# The requestState of a call mcpzip holds open for a modern client.
+HELD_PREFIX = "mcpzip-held-"
 
 
 class _ClientCall:
@@ -42,6 +45,26 @@ class _ClientCall:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.response: dict | None = None
+
+
+class _Held:
+    """An upstream call held open while a modern client answers its server's questions.
+
+    A modern client takes no requests, so a legacy upstream's request during
+    the call becomes an ``input_required`` result; the client's retry, with
+    ``inputResponses`` and this call's ``requestState``, carries the answers
+    back to the upstream, which never knew the call was interrupted.
+    """
+
+    __slots__ = ("state", "server", "context", "events", "replies")
+
+    def __init__(self, state: str, server: str, context: CallContext) -> None:
+        self.state = state
+        self.server = server
+        self.context = context  # what the upstream call runs with
+        # ("ask", key, method, params) | ("done", result) | ("error", exception)
+        self.events: queue.SimpleQueue = queue.SimpleQueue()
+        self.replies: dict[str, _ClientCall] = {}
 
 
 class Relay:
@@ -55,6 +78,7 @@ class Relay:
         self._ids = itertools.count(1)
         self._calls: dict[str, _ClientCall] = {}
         self._forwarded: dict[tuple[str, Any], Cancellation] = {}
+        self._held: dict[str, _Held] = {}  # by requestState
         self._lock = threading.Lock()
         # Told of the upstream notifications the relay does not handle itself
         # (resource and prompt changes: aggregate.py).
@@ -73,13 +97,18 @@ class Relay:
         self.metatools.pool.set_client_capabilities(offered)
 
     def supports(self, method: str, params: dict) -> bool:
+        """Whether the client declared what *method* needs (in either era)."""
         feature = CLIENT_FEATURES.get(method)
         declared = self.client_capabilities.get(feature) if feature else None
-        if not self.can_ask or not isinstance(declared, dict):
+        if not isinstance(declared, dict):
             return False
         if method == "elicitation/create" and params.get("mode") == "url":
             return isinstance(declared.get("url"), dict)
         return True
+
+    def may_ask(self) -> bool:
+        """Whether the client declared anything a server could ask it for."""
+        return any(isinstance(self.client_capabilities.get(f), dict) for f in CLIENT_FEATURES.values())
 
     def ask(self, method: str, params: dict, cancellation: Cancellation | None = None) -> Any:
         """Send the client a request and wait for its result (raises RPCError)."""
@@ -135,7 +164,7 @@ class Relay:
         """Ask the client for what a server needs (sampling, elicitation, roots)."""
         if method not in CLIENT_FEATURES:
             raise RPCError(jsonrpc.METHOD_NOT_FOUND, f"Method not found: {method}")
-        if not self.supports(method, params):
+        if not self.can_ask or not self.supports(method, params):
             raise RPCError(jsonrpc.METHOD_NOT_FOUND, f"the client connected to mcpzip does not support {method}")
         return self.ask(method, params, cancellation)
 
@@ -146,10 +175,87 @@ class Relay:
         with self._lock:
             self._forwarded[key] = cancellation
         try:
+            held = None if self.can_ask else self._held_call(upstream.name)
+            if held is not None and self.supports(message["method"], params):
+                return self._ask_through(held, f"{upstream.name}-{message['id']}", message["method"], params, cancellation)
             return self.request_input(message["method"], params, cancellation)
         finally:
             with self._lock:
                 self._forwarded.pop(key, None)
+
+    # -- held calls (modern clients) ----------------------------------------------
+
+    def run_held(self, server: str, call: Callable[[CallContext], dict], context: CallContext) -> dict:
+        """Run an upstream call for a modern client, pausing it for the client's input.
+
+        Returns the call's result, or an ``input_required`` result when the
+        upstream asked the client something; the client's retry (with this
+        module's ``requestState``) resumes the same call.
+        """
+        state = context.request_state
+        if state and state.startswith(HELD_PREFIX):
+            with self._lock:
+                held = self._held.get(state)
+            if held is None:
+                raise UpstreamError("its requestState is unknown or has expired; call the tool again")
+            answers = context.input_responses or {}
+            for key in [k for k in held.replies if k in answers]:
+                slot = held.replies.pop(key)
+                slot.response = {"result": answers[key]}
+                slot.event.set()
+        else:
+            inner = CallContext(on_progress=context.on_progress, input_responses=context.input_responses,
+                                request_state=context.request_state)  # fmt: skip
+            held = _Held(f"{HELD_PREFIX}{next(self._ids)}", server, inner)
+            with self._lock:
+                self._held[held.state] = held
+
+            def run() -> None:
+                try:
+                    held.events.put(("done", call(inner)))
+                except BaseException as e:  # handed to the waiting request thread
+                    held.events.put(("error", e))
+
+            t = threading.Thread(target=run, name=f"mcpzip-{server}-held")
+            t.daemon = True
+            t.start()
+
+        def withdraw(reason: str) -> None:
+            held.context.cancellation.cancel(reason)
+            held.events.put(("error", Cancelled(reason)))
+
+        context.cancellation.on_cancel(withdraw)
+        event = held.events.get()
+        if event[0] == "ask":
+            _, key, method, params = event
+            return {"resultType": "input_required", "inputRequests": {key: {"method": method, "params": params}},
+                    "requestState": held.state}  # fmt: skip
+        with self._lock:
+            self._held.pop(held.state, None)
+        if event[0] == "error":
+            raise event[1]
+        return event[1]
+
+    def _held_call(self, server: str) -> _Held | None:
+        """The newest call held for *server*: the one its request belongs to."""
+        with self._lock:
+            found = [h for h in self._held.values() if h.server == server]
+        return found[-1] if found else None
+
+    def _ask_through(self, held: _Held, key: str, method: str, params: dict, cancellation: Cancellation) -> Any:
+        slot = _ClientCall()
+        held.replies[key] = slot
+        cancellation.on_cancel(lambda _reason: slot.event.set())
+        held.events.put(("ask", key, method, params))
+        if not slot.event.wait(CLIENT_ANSWER_TIMEOUT):
+            # The client never came back: the call it held is abandoned.
+            with self._lock:
+                self._held.pop(held.state, None)
+            held.context.cancellation.cancel("the client did not answer in time")
+            raise RPCError(jsonrpc.REQUEST_TIMEOUT, f"the client did not answer {method} in time")
+        if slot.response is None:
+            raise RPCError(jsonrpc.REQUEST_TIMEOUT, f"{method} was cancelled")
+        return slot.response["result"]
 
     def upstream_notification(self, upstream: Upstream, message: dict) -> None:
         method = message["method"]

@@ -335,6 +335,8 @@ class Server:
             responses, state = request.params.get("inputResponses"), request.params.get("requestState")
             context.input_responses = responses if isinstance(responses, dict) else None
             context.request_state = state if isinstance(state, str) else None
+            if self.relay.may_ask():
+                context.run_held = self.relay.run_held
         elif self.relay.can_ask:
             context.ask = lambda method, params: self.relay.request_input(method, params, context.cancellation)
         try:

@@ -103,6 +103,10 @@ class CallContext:
     # can be asked (legacy sessions); None makes ``input_required`` results
     # go back to the client as they are.
     ask: Callable[[str, dict], Any] | None = None
+    # For a modern client that may be asked for input: runs the upstream call
+    # (server, call, this context) so that a legacy upstream's requests
+    # become ``input_required`` rounds (relay.Relay.run_held).
+    run_held: Callable[[str, Callable[[CallContext], dict], CallContext], dict] | None = None
 
 
 @dataclass

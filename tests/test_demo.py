@@ -35,7 +35,11 @@ def test_demo_searches_describes_and_calls_then_cleans_up(tmp_path, installed):
         env["PYTHONPATH"] = str(ROOT)
     before = set(os.listdir(DEMO.parent / "demo"))
 
-    out = subprocess.run([sys.executable, str(DEMO)], cwd=tmp_path, env=env, capture_output=True, text=True,
+    # A fresh checkout: mcpzip not importable, so the demo runs the checkout's
+    # mcpzip.py.  (-S leaves out site-packages, where the test environment
+    # itself may have installed mcpzip; the demo needs only the standard library.)
+    python = [sys.executable] if installed else [sys.executable, "-S"]
+    out = subprocess.run([*python, str(DEMO)], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=120)  # fmt: skip
 
     assert out.returncode == 0, out.stdout + out.stderr

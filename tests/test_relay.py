@@ -201,6 +201,55 @@ def test_sampling_elicitation_and_roots_answered_by_the_sdk_client(tmp_path):
     assert rooted["result"]["roots"] == [{"uri": "file:///home/me/project", "name": "project"}]
 
 
+def test_a_legacy_servers_requests_reach_a_modern_client_as_input_rounds(tmp_path):
+    # A modern client takes no requests: mcpzip holds the upstream call open,
+    # answers execute_tool with ``input_required``, and the client's retry
+    # carries the answers to the waiting upstream.
+    from mcp import types
+
+    config = write_config(tmp_path, {"fx": fixture_server()})
+
+    async def sampling(context, params):
+        return types.CreateMessageResult(role="assistant", content=types.TextContent(type="text", text="sampled"),
+                                         model="test-model")
+
+    async def elicitation(context, params):
+        return types.ElicitResult(action="accept", content={"name": "octocat"})
+
+    async def roots(context):
+        return types.ListRootsResult(roots=[types.Root(uri="file:///srv", name="srv")])
+
+    async def body(client):
+        assert client.protocol_version == "2026-07-28"
+        answers = []
+        for method, params in (
+            ("elicitation/create", {"mode": "form", "message": "Your name?",
+                                    "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}}}),
+            ("sampling/createMessage", {"messages": [{"role": "user", "content": {"type": "text", "text": "hi"}}],
+                                        "maxTokens": 5}),
+            ("roots/list", {}),
+        ):
+            result = await client.call_tool("execute_tool", {"name": "fx__ask", "arguments": {"method": method, "params": params}})
+            answers.append(json.loads(text_of(result)))
+        return answers
+
+    elicited, sampled, rooted = sdk_session(config, "auto", body, sampling_callback=sampling,
+                                            elicitation_callback=elicitation, list_roots_callback=roots)
+    assert elicited["result"] == {"action": "accept", "content": {"name": "octocat"}}
+    assert sampled["result"]["content"]["text"] == "sampled"
+    assert rooted["result"] == {"roots": [{"uri": "file:///srv", "name": "srv"}]}
+
+
+def test_an_unknown_held_request_state_is_a_tool_error(tmp_path, mcpzip):
+    proc = mcpzip(write_config(tmp_path, {"fx": fixture_server()}))  # a modern client: no initialize
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}}
+    result = proc.result("tools/call", {"name": "execute_tool", "arguments": {"name": "fx__echo", "arguments": {"text": "x"}},
+                                        "requestState": "mcpzip-held-999", "inputResponses": {}, "_meta": meta})
+    assert result["isError"] is True
+    assert "requestState is unknown or has expired" in result["content"][0]["text"]
+
+
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 def test_multi_round_trip_through_execute_tool(tmp_path, mode):
     # The SDK upstream speaks the modern era: it answers ``input_required``.
