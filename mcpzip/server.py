@@ -185,8 +185,9 @@ class Server:
             if self.legacy_version is None:
                 # Stateless: what the latest request says is what the client is.
                 self.relay.client_ready(meta[protocol.META_CLIENT_CAPABILITIES], legacy=False)
-                if meta.get(protocol.META_LOG_LEVEL) in LOG_LEVELS and meta[protocol.META_LOG_LEVEL] != self.relay.log_level:
-                    self.relay.set_level(meta[protocol.META_LOG_LEVEL])
+                level = meta.get(protocol.META_LOG_LEVEL)
+                if level is not None and level != self.relay.log_level:
+                    self.relay.set_level(level)
         request = _Request(message, version if message["method"] != "initialize" else None)
         with self._lock:
             if request.id in self._inflight:
@@ -371,6 +372,10 @@ def _check_modern(meta: dict, version: Any) -> RPCError | None:
         return RPCError(
             jsonrpc.INVALID_PARAMS,
             f"Invalid params: params._meta is missing {protocol.META_CLIENT_CAPABILITIES}",
+        )
+    if protocol.META_LOG_LEVEL in meta and meta[protocol.META_LOG_LEVEL] not in LOG_LEVELS:
+        return RPCError(
+            jsonrpc.INVALID_PARAMS, f"Invalid params: {protocol.META_LOG_LEVEL} must be one of {', '.join(LOG_LEVELS)}"
         )
     return None
 

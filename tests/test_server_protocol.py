@@ -75,6 +75,8 @@ def test_unsupported_modern_version_lists_what_is_supported(proc):
 def test_modern_request_without_capabilities_is_invalid_params(proc):
     meta = {"io.modelcontextprotocol/protocolVersion": MODERN}
     assert proc.request("tools/list", {"_meta": meta})["error"]["code"] == -32602
+    meta = dict(ENVELOPE, **{"io.modelcontextprotocol/logLevel": "chatty"})
+    assert proc.request("tools/list", {"_meta": meta})["error"]["code"] == -32602
 
 
 def test_legacy_results_carry_no_modern_fields(proc):
