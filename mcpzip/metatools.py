@@ -154,13 +154,12 @@ class MetaTools:
         from .catalog import Catalog
         from .pool import Pool
 
-        def relist(server: str) -> None:
-            catalog.refresh(pool.list_tools, [server])
-
-        pool = Pool(config, handlers, auth_flow=auth_flow, on_authorized=relist)
+        # A completed sign-in makes that server's tools listable: list it.
+        pool = Pool(config, handlers, auth_flow=auth_flow, on_authorized=lambda server: tools.relist(server))
         catalog = Catalog(config.servers, config.cache_path, counts_hint=pool.known.tool_counts())
         catalog.on_update = pool.known.record_tools
-        return cls(config, catalog, None, pool)
+        tools = cls(config, catalog, None, pool)
+        return tools
 
     # Search is made on first use: its module (``re``, the vocabulary) is not
     # needed to answer a client's handshake, so ``serve`` does not pay for it
