@@ -83,7 +83,10 @@ class Pool:
             started = time.monotonic()
             with self._lock:
                 # Visible to close() while it connects: a shutdown mid-start
-                # must still stop the process.
+                # must still stop the process.  (Checked under the lock that
+                # close() takes, so no start slips in after it.)
+                if self._closed.is_set():
+                    raise UpstreamError("mcpzip is shutting down")
                 self._connecting[name] = conn
             try:
                 conn.connect(timeout, self._eras.get(name))
@@ -187,8 +190,8 @@ class Pool:
 
     def close(self) -> None:
         """Close every connection, all at once, and stop reaping."""
-        self._closed.set()
         with self._lock:
+            self._closed.set()
             conns = list(self._conns.values()) + list(self._connecting.values())
             self._conns = {}
         threads = [threading.Thread(target=c.close, name=f"mcpzip-close-{c.name}") for c in conns]
