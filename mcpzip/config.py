@@ -40,6 +40,13 @@ TOP_KEYS = {"mcpServers", "gemini_api_key", "search", "idle_timeout_minutes", "c
             "resources_and_prompts"}  # fmt: skip
 SEARCH_KEYS = {"model", "default_limit"}
 SERVER_KEYS = {"type", "command", "args", "env", "cwd", "url", "headers", "disabled", "oauth"}
+# Server keys other clients write (Cline, Roo, VS Code, Gemini CLI, ...) that a
+# migrated entry keeps: mcpzip has no use for them, but they are no mistake,
+# so they are noted in the debug log rather than warned about at every start.
+FOREIGN_SERVER_KEYS = {
+    "alwaysAllow", "autoApprove", "timeout", "transportType", "description", "trust", "includeTools",
+    "excludeTools", "disabledTools", "envFile", "dev", "gallery", "version", "name", "enabled", "networkTimeout",
+}  # fmt: skip
 OAUTH_KEYS = {"client_id", "client_secret", "scopes"}
 
 # Checked by hand rather than with ``re``, whose import costs start-up time.
@@ -215,7 +222,7 @@ def _parse_server(name: Any, raw: Any, where: str, environ: dict[str, str]) -> S
     here = f'{where}: server "{name}"'
     if not isinstance(raw, dict):
         raise ConfigError(f"{here} must be an object")
-    _warn_unknown(raw, SERVER_KEYS, here)
+    _warn_unknown(raw, SERVER_KEYS, here, FOREIGN_SERVER_KEYS)
 
     disabled = raw.get("disabled", False)
     if not isinstance(disabled, bool):
@@ -351,7 +358,9 @@ def _lookup(name: str, default: str | None, environ: dict[str, str], where: str)
     return ""
 
 
-def _warn_unknown(raw: dict, known: set[str], where: str) -> None:
+def _warn_unknown(raw: dict, known: set[str], where: str, foreign: frozenset | set = frozenset()) -> None:
     for key in raw:
-        if key not in known:
+        if key in foreign:
+            log.debug("%s: key %r (another client's) ignored", where, key)
+        elif key not in known:
             log.warning("%s: unknown key %r ignored", where, key)
