@@ -71,6 +71,7 @@ class Catalog:
         # Told (server, tool count) after each listing, e.g. to keep the hint.
         self.on_update: Callable[[str, int], None] | None = None
         self.version = 0
+        self.closing = False  # set when mcpzip shuts down: failed listings are expected then
         self._loaded = False
         self._load_lock = threading.RLock()
         self._by_server: dict[str, list[Tool]] = {}
@@ -198,7 +199,8 @@ class Catalog:
         try:
             definitions = lister(server, timeout)
         except Exception as e:
-            log.warning("%s: could not list tools: %s", server, e)
+            # A listing cut short by shutting down is no news for the user.
+            (log.debug if self.closing else log.warning)("%s: could not list tools: %s", server, e)
             self.mark_failed(server, str(e))
             return
         self.update(server, definitions)

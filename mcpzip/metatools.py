@@ -207,6 +207,7 @@ class MetaTools:
         would lose the write (or leave its temporary file).  Listings still
         waiting on a server are not waited for.
         """
+        self.catalog.closing = True
         self.pool.close()
         self.catalog.flush(CLOSE_WAIT)
 
