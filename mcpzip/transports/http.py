@@ -67,40 +67,6 @@ def header_value(value: str) -> str:
     return "=?base64?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
 
 
-def send_authorized(transport: RemoteTransport, method: str, url: str, headers: dict, **kwargs: Any) -> requests.Response:
-    """One HTTP exchange, retried after the authorizer deals with a 401 or 403.
-
-    *transport* is a :class:`RemoteTransport`.
-    Raises :class:`TransportClosed` with a sentence for the user when the
-    server cannot be reached or keeps refusing.
-    """
-    import requests
-
-    for _attempt in range(MAX_AUTH_RETRIES + 1):
-        sent = dict(headers)
-        sent.update(transport._headers_auth())
-        try:
-            response = transport._http.request(method, url, headers=sent, **kwargs)
-        except requests.RequestException as e:
-            raise TransportClosed(f"cannot reach {url} ({web.describe_error(e)})") from None
-        except web.InsecureURL as e:
-            raise TransportClosed(str(e)) from None
-        status = response.status_code
-        challenge = response.headers.get("WWW-Authenticate")
-        scope_refused = status == 403 and "insufficient_scope" in (challenge or "")
-        if status != 401 and not scope_refused:
-            return response
-        response.close()
-        if transport._auth is None:
-            how = "with the headers in the config" if transport.server.headers else "without credentials"
-            raise TransportClosed(f"server {transport.name} refused the request {how} (HTTP {status})")
-        try:
-            transport._auth.refused(sent.get("Authorization"), status, challenge)
-        except auth.AuthError as e:
-            raise TransportClosed(str(e)) from None
-    raise TransportClosed(f"server {transport.name} keeps refusing its credentials (HTTP {status})")
-
-
 class _Exchange:
     """One request in flight: its acceptance, and its response stream for cancelling."""
 
@@ -145,6 +111,38 @@ class RemoteTransport(Transport):
     def _headers_auth(self) -> dict:
         value = self._auth.header() if self._auth is not None else None
         return {"Authorization": value} if value else {}
+
+    def _send_authorized(self, method: str, url: str, headers: dict, **kwargs: Any) -> requests.Response:
+        """One HTTP exchange, retried after the authorizer deals with a 401 or 403.
+
+        Raises :class:`TransportClosed` with a sentence for the user when the
+        server cannot be reached or keeps refusing.
+        """
+        import requests
+
+        for _attempt in range(MAX_AUTH_RETRIES + 1):
+            sent = dict(headers)
+            sent.update(self._headers_auth())
+            try:
+                response = self._http.request(method, url, headers=sent, **kwargs)
+            except requests.RequestException as e:
+                raise TransportClosed(f"cannot reach {url} ({web.describe_error(e)})") from None
+            except web.InsecureURL as e:
+                raise TransportClosed(str(e)) from None
+            status = response.status_code
+            challenge = response.headers.get("WWW-Authenticate")
+            scope_refused = status == 403 and "insufficient_scope" in (challenge or "")
+            if status != 401 and not scope_refused:
+                return response
+            response.close()
+            if self._auth is None:
+                how = "with the headers in the config" if self.server.headers else "without credentials"
+                raise TransportClosed(f"server {self.name} refused the request {how} (HTTP {status})")
+            try:
+                self._auth.refused(sent.get("Authorization"), status, challenge)
+            except auth.AuthError as e:
+                raise TransportClosed(str(e)) from None
+        raise TransportClosed(f"server {self.name} keeps refusing its credentials (HTTP {status})")
 
     def _event_messages(self, event: Any) -> list:
         """The JSON-RPC messages of a ``message`` event; none for priming and other events."""
@@ -260,7 +258,7 @@ class HttpTransport(RemoteTransport):
     def _post(self, message: dict, stream: bool, timeout: Any) -> requests.Response:
         body = jsonrpc.encode(message)
         had_session = self._session_id is not None
-        response = send_authorized(self, "POST", self.url, self._base_headers(message, ACCEPT),
+        response = self._send_authorized("POST", self.url, self._base_headers(message, ACCEPT),
                                    data=body, stream=stream, timeout=timeout)  # fmt: skip
         sid = response.headers.get("Mcp-Session-Id")
         if sid and not self._session_id and message.get("method") == "initialize":
@@ -432,7 +430,7 @@ class HttpTransport(RemoteTransport):
         headers = self._base_headers(None, accept="text/event-stream")
         if last_event_id is not None:
             headers["Last-Event-ID"] = last_event_id
-        response = send_authorized(self, "GET", self.url, headers, stream=True, timeout=STREAM_TIMEOUT)
+        response = self._send_authorized("GET", self.url, headers, stream=True, timeout=STREAM_TIMEOUT)
         kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if response.status_code != 200 or kind != "text/event-stream":
             log.debug("%s: GET stream -> HTTP %s (%s)", self.name, response.status_code, kind or "no content type")

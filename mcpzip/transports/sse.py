@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 
 from .. import auth, jsonrpc, log, web
 from . import TransportClosed
-from .http import STREAM_TIMEOUT, RemoteTransport, send_authorized
+from .http import STREAM_TIMEOUT, RemoteTransport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class SseTransport(RemoteTransport):
     def start(self, on_message: OnMessage, on_close: OnClose) -> None:
         self._open(pool_size=8)
         headers = {"Accept": "text/event-stream", **self.server.headers}
-        response = send_authorized(self, "GET", self.url, headers, stream=True, timeout=STREAM_TIMEOUT)
+        response = self._send_authorized("GET", self.url, headers, stream=True, timeout=STREAM_TIMEOUT)
         kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if response.status_code != 200 or kind != "text/event-stream":
             response.close()
@@ -91,7 +91,7 @@ class SseTransport(RemoteTransport):
         if endpoint is None or self._closing:
             raise TransportClosed("not connected")
         headers = {"Content-Type": "application/json", **self.server.headers}
-        response = send_authorized(self, "POST", endpoint, headers, data=jsonrpc.encode(message), timeout=web.SHORT_TIMEOUT)
+        response = self._send_authorized("POST", endpoint, headers, data=jsonrpc.encode(message), timeout=web.SHORT_TIMEOUT)
         status = response.status_code
         response.close()
         if status == 404:
