@@ -140,8 +140,8 @@ def large_catalog_config(directory: Path) -> tuple[Path, dict]:
     offline.  The cache is written through mcpzip's own Catalog.
     """
     from mcpzip import config as config_module
-    from mcpzip.catalog import Catalog
-    from mcpzip.servercache import ServerCache
+    from mcpzip.knowledge.catalog import Catalog
+    from mcpzip.knowledge.servercache import ServerCache
 
     listings = json.loads(CATALOG.read_text())
     config = write_config(directory, {name: {"command": f"mcpzip-bench-offline-{name}"} for name in listings})

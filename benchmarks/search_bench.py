@@ -10,7 +10,7 @@ answered when any of its expected tools is found), for mcpzip's ranker and two
 baselines: plain token overlap and plain BM25 over the same text.  Latency is
 per query, cache bypassed.  Scale: the real catalog replicated under new
 server names; reports search latency, index build time and the index's
-memory.  Finally the import time of ``mcpzip.search``.
+memory.  Finally the import time of ``mcpzip.knowledge.search``.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "benchmarks", "data")
 sys.path.insert(0, ROOT)
 
-from mcpzip.catalog import Tool  # noqa: E402
-from mcpzip.search import Index  # noqa: E402
+from mcpzip.knowledge.catalog import Tool  # noqa: E402
+from mcpzip.knowledge.search import Index  # noqa: E402
 
 
 def load_catalog(path: str) -> list[Tool]:
@@ -224,10 +224,10 @@ def scale(tools: list[Tool], queries: list[dict], sizes: list[int]) -> None:
 
 
 def import_time(runs: int = 9) -> None:
-    """Import time of mcpzip.search in fresh interpreters, with and without cached bytecode."""
+    """Import time of mcpzip.knowledge.search in fresh interpreters, with and without cached bytecode."""
     import tempfile
 
-    code = "import time; t = time.perf_counter(); import mcpzip.search; print(time.perf_counter() - t)"
+    code = "import time; t = time.perf_counter(); import mcpzip.knowledge.search; print(time.perf_counter() - t)"
     with tempfile.TemporaryDirectory() as cache:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env["PYTHONPYCACHEPREFIX"] = cache  # keeps the bytecode out of the checkout
@@ -240,10 +240,10 @@ def import_time(runs: int = 9) -> None:
         warm = statistics.median(once(env) for _ in range(runs))
         cold = statistics.median(once({**env, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": os.path.join(cache, "none")}) for _ in range(3))
     modules = subprocess.run(
-        [sys.executable, "-c", "import sys; b = set(sys.modules); import mcpzip.search; print(', '.join(sorted(set(sys.modules) - b)))"],
+        [sys.executable, "-c", "import sys; b = set(sys.modules); import mcpzip.knowledge.search; print(', '.join(sorted(set(sys.modules) - b)))"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout.strip()
-    print(f"\nImport of mcpzip.search: {warm:.2f} ms with its bytecode cached (median of {runs} fresh interpreters), "
+    print(f"\nImport of mcpzip.knowledge.search: {warm:.2f} ms with its bytecode cached (median of {runs} fresh interpreters), "
           f"{cold:.2f} ms compiling from source")
     print(f"  modules it loads beyond the interpreter's own: {modules}")
 

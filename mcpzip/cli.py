@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import sys
 
-from . import __version__, log
+from . import __version__
+from .base import log
+from .commands import CommandError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from typing import Callable, Sequence
 
-    from .metatools import MetaTools
+    from .downstream.metatools import MetaTools
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-
-
-class CommandError(Exception):
-    """A failure to report as one line and exit 1."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,7 +116,7 @@ def _serve_args(rest: list[str]) -> str | None | bool:
 
 
 def _run(action: Callable[[], int]) -> int:
-    from .config import ConfigError
+    from .base.config import ConfigError
 
     try:
         return action()
@@ -144,9 +142,9 @@ def serve(config_path: str | None) -> int:
     except ImportError:
         import signal  # type: ignore[no-redef]
 
-    from . import config as config_module
-    from .metatools import MetaTools
-    from .server import Server
+    from .base import config as config_module
+    from .downstream.metatools import MetaTools
+    from .downstream.server import Server
 
     config = config_module.load(config_path)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
@@ -179,8 +177,8 @@ def serve(config_path: str | None) -> int:
 
 
 def _open(args: argparse.Namespace, refresh: bool) -> MetaTools:
-    from . import config as config_module
-    from .metatools import MetaTools
+    from .base import config as config_module
+    from .downstream.metatools import MetaTools
 
     tools = MetaTools.open(config_module.load(args.config))
     if refresh or not tools.catalog.tools():
@@ -190,8 +188,8 @@ def _open(args: argparse.Namespace, refresh: bool) -> MetaTools:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .catalog import FAILED
-    from .metatools import first_sentence
+    from .knowledge.catalog import FAILED
+    from .downstream.metatools import first_sentence
 
     tools = _open(args, refresh=not args.cached)
     broken = 0
@@ -282,33 +280,33 @@ def _print_result(result: dict) -> int:
 
 
 def cmd_login(args: argparse.Namespace) -> int:
-    from . import config as config_module
-    from .auth import login
+    from .base import config as config_module
+    from .upstream.auth import login
 
     return login.login(config_module.load(args.config), [args.server] if args.server else [])
 
 
 def cmd_logout(args: argparse.Namespace) -> int:
-    from . import config as config_module
-    from .auth import login
+    from .base import config as config_module
+    from .upstream.auth import login
 
     return login.logout(config_module.load(args.config), args.server)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from .migrate import run
+    from .commands.migrate import run
 
     return run(args)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from .wizard import run
+    from .commands.wizard import run
 
     return run(args)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .doctor import run
+    from .commands.doctor import run
 
     return run(args)
 

@@ -18,7 +18,7 @@ ENVELOPE = {
 }
 DOCS = {"command": PYTHON, "args": [str(SERVERS / "sdk_resources_server.py")]}
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
-PAGE_SIZE = 100  # mcpzip.aggregate.PAGE_SIZE
+PAGE_SIZE = 100  # mcpzip.downstream.aggregate.PAGE_SIZE
 
 
 def resources_fixture(name: str, count: int = 2, *args: str) -> dict:

@@ -11,7 +11,7 @@ import time
 
 from conftest import fixture_server, write_config
 
-from mcpzip.catalog import Catalog, Tool, compact_params
+from mcpzip.knowledge.catalog import Catalog, Tool, compact_params
 
 
 def cache_of(config):
@@ -133,7 +133,7 @@ def test_two_processes_writing_the_cache_never_break_it(tmp_path):
 
     code = (
         "import sys, json; sys.path.insert(0, sys.argv[1]);"
-        "from mcpzip.catalog import Catalog;"
+        "from mcpzip.knowledge.catalog import Catalog;"
         "c = Catalog(['a', 'b'], sys.argv[2]); tools = json.loads(sys.argv[3])\n"
         "for i in range(30): c.update('a' if i % 2 else 'b', tools)"
     )
@@ -183,7 +183,7 @@ def test_compact_params_puts_required_first_and_bounds_length():
 
 
 def test_tool_names_split_on_the_first_separator():
-    from mcpzip.catalog import split_name
+    from mcpzip.knowledge.catalog import split_name
 
     assert split_name("a__b__c") == ("a", "b__c")
     assert split_name("nounderscores") is None

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import clean_env, fixture_server, run_cli, write_config
 
-from mcpzip import config as cfg
+from mcpzip.base import config as cfg
 
 
 def parse(data: dict, environ: dict | None = None) -> cfg.Config:

@@ -6,7 +6,7 @@ import re
 
 from conftest import ROOT
 
-from mcpzip import config
+from mcpzip.base import config
 from mcpzip.cli import build_parser
 
 DOCS = ROOT / "docs"

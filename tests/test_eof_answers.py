@@ -8,9 +8,9 @@ import time
 
 from conftest import fixture_server, write_config
 
-from mcpzip import config
-from mcpzip.metatools import MetaTools
-from mcpzip.server import Server
+from mcpzip.base import config
+from mcpzip.downstream.metatools import MetaTools
+from mcpzip.downstream.server import Server
 
 
 class SlowPipe(io.BytesIO):

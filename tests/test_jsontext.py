@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import ROOT
 
-from mcpzip import jsontext
+from mcpzip.base import jsontext
 
 VALUES = [
     {"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "a", "inputSchema": {"type": "object"}}]}},
@@ -100,6 +100,6 @@ def test_the_real_catalog_round_trips_identically():
 
 
 def test_json_is_not_imported():
-    code = "import sys, mcpzip.jsontext as j; j.dumps(j.loads('[1]')); print('json' in sys.modules)"
+    code = "import sys, mcpzip.base.jsontext as j; j.dumps(j.loads('[1]')); print('json' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from conftest import clean_env, write_config
-from mcpzip.catalog import Catalog, Tool
-from mcpzip.llm import Gemini, LlmSearcher, merge
-from mcpzip.metatools import search_line
-from mcpzip.search import Searcher
+from mcpzip.knowledge.catalog import Catalog, Tool
+from mcpzip.knowledge.llm import Gemini, LlmSearcher, merge
+from mcpzip.downstream.metatools import search_line
+from mcpzip.knowledge.search import Searcher
 
 KEY = "AIzaTEST-key-0123456789abcdef"
 MODEL = "gemini-test-model"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mcpzip.records import dataclass, field
+from mcpzip.base.records import dataclass, field
 
 
 @dataclass

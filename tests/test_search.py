@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import PYTHON, ROOT, write_config
-from mcpzip.catalog import Catalog, Tool
-from mcpzip.search import Index, Searcher, normalise, stem, tokenize
+from mcpzip.knowledge.catalog import Catalog, Tool
+from mcpzip.knowledge.search import Index, Searcher, normalise, stem, tokenize
 
 DATA = ROOT / "benchmarks" / "data"
 
@@ -213,12 +213,12 @@ def test_searcher_builds_once_per_catalog_version_and_drops_its_cache(tmp_path: 
 
 
 def test_importing_search_loads_nothing_heavy():
-    code = "import sys; import mcpzip.search; print(' '.join(sorted(sys.modules)))"
+    code = "import sys; import mcpzip.knowledge.search; print(' '.join(sorted(sys.modules)))"
     loaded = subprocess.run([PYTHON, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for heavy in ("requests", "json", "typing", "concurrent.futures", "mcpzip.llm", "mcpzip.catalog"):
+    for heavy in ("requests", "json", "typing", "concurrent.futures", "mcpzip.knowledge.llm", "mcpzip.knowledge.catalog"):
         assert heavy not in loaded
     # The vocabulary is parsed on first use, not at import.
-    code = "import mcpzip.search as s; print(s._vocabulary is None)"
+    code = "import mcpzip.knowledge.search as s; print(s._vocabulary is None)"
     assert subprocess.run([PYTHON, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip() == "True"
 
 

@@ -22,7 +22,8 @@ PROBE = """
 import sys
 
 heavy = set(sys.argv[1].split(",")) - set(sys.modules)  # what the interpreter loaded itself is not ours
-from mcpzip import cli, server
+from mcpzip import cli
+from mcpzip.downstream import server
 
 send = server.Server.send
 

@@ -1,0 +1,1 @@
+"""Foundations every layer uses: config, logging, JSON-RPC framing, MCP revisions, files, HTTP hygiene."""

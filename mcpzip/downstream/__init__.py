@@ -1,0 +1,1 @@
+"""What the client sees: the MCP server, the meta-tools, aggregated resources and prompts, relayed traffic."""

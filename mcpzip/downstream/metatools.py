@@ -1,0 +1,443 @@
+"""The three tools the model sees: ``search_tools``, ``describe_tool``, ``execute_tool``.
+
+:class:`MetaTools` answers each with an MCP ``CallToolResult``.  Every failure
+the model could do something about comes back as a result with
+``isError: true`` and a sentence saying what to do, never as a protocol
+error or a hang.  Upstream results are passed through unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ..base import jsontext, log
+from ..knowledge.catalog import PENDING, compact_params, split_name
+from ..base.jsonrpc import RPCError
+from ..upstream.session import UpstreamError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ..knowledge.catalog import Catalog, Tool
+    from ..base.config import Config
+    from ..upstream.pool import Pool
+    from ..knowledge.search import Searcher
+    from ..upstream.session import CallContext, Handlers
+
+MAX_LIMIT = 50
+DESCRIPTION_CHARS = 160
+PARAMS_SHOWN = 8
+# Rounds of ``input_required`` answered for the client before giving up.
+MAX_INPUT_ROUNDS = 10
+# How long a meta-tool waits for a first listing when there is no cache.
+FIRST_LISTING_WAIT = 30.0
+# How long closing waits for listings received to be written to the cache.
+CLOSE_WAIT = 5.0
+
+SEARCH_TOOLS = {
+    "name": "search_tools",
+    "description": "Find tools across all connected MCP servers by keywords or a plain-language "
+    "description of the task. Returns one line per tool: name, summary, parameters (* = required).",
+    "inputSchema": {
+        "type": "object",
+        "properties": {
+            "query": {"type": "string", "description": "What you want to do, e.g. 'send slack message'"},
+            "limit": {"type": "integer", "description": "Maximum results (default 5, max 50)"},
+        },
+        "required": ["query"],
+    },
+}
+DESCRIBE_TOOL = {
+    "name": "describe_tool",
+    "description": "Get the full definition and input schema of one tool found by search_tools.",
+    "inputSchema": {
+        "type": "object",
+        "properties": {"name": {"type": "string", "description": "Tool name, e.g. 'slack__send_message'"}},
+        "required": ["name"],
+    },
+}
+EXECUTE_TOOL = {
+    "name": "execute_tool",
+    "description": "Run a tool found by search_tools and return its result.",
+    "inputSchema": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "description": "Tool name, e.g. 'slack__send_message'"},
+            "arguments": {"type": "object", "description": "The tool's arguments"},
+            "timeout": {"type": "integer", "description": "Seconds to wait (optional)"},
+        },
+        "required": ["name"],
+    },
+}
+TOOLS = [SEARCH_TOOLS, DESCRIBE_TOOL, EXECUTE_TOOL]
+NAMES = frozenset(t["name"] for t in TOOLS)
+
+
+def text_result(text: str, is_error: bool = False) -> dict:
+    result: dict = {"content": [{"type": "text", "text": text}]}
+    if is_error:
+        result["isError"] = True
+    return result
+
+
+def error_result(text: str) -> dict:
+    # Upstream error text can quote anything, secrets included.
+    return text_result(log.redact(f"Error: {text}"), is_error=True)
+
+
+def first_sentence(text: str, limit: int = DESCRIPTION_CHARS) -> str:
+    """The first sentence or line of *text*, at most about *limit* characters.
+
+    A line break ends the first sentence when a blank line or a new capitalised
+    line follows (a heading, a list), not when a sentence is merely wrapped.
+    """
+    line_break, sentence_end = _patterns()
+    text = text.strip()
+    m = line_break.search(text, 15)  # not after a one-word heading
+    if m is not None:
+        text = text[: m.start()]
+    text = " ".join(text.split())
+    m = sentence_end.search(text)
+    if m is not None and m.start() < limit:
+        text = text[: m.start() + 1]
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+    return text
+
+
+_compiled: tuple = ()
+
+
+def _patterns() -> tuple:
+    """The line break and the sentence end that end a first sentence (compiled on first use: ``re`` costs start-up)."""
+    global _compiled
+    if not _compiled:
+        import re
+
+        _compiled = (
+            re.compile(r"\n\s*\n|\n(?=\s*[A-Z0-9#*>|-])"),
+            # ". " ends a sentence, except after e.g. / i.e. / etc. / vs.
+            re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)(?<!\bvs)[.!?](?=\s)"),
+        )
+    return _compiled
+
+
+def search_line(tool: Tool) -> str:
+    """``slack__send_message: Send a message [channel:string*, text:string*]``"""
+    d = tool.definition
+    line = f"{tool.prefixed}: {first_sentence(d.get('description') or d.get('title') or '')}".rstrip()
+    params = compact_params(d.get("inputSchema"), PARAMS_SHOWN)
+    return f"{line} [{params}]" if params else line
+
+
+class MetaTools:
+    """The meta-tools over one catalog, search and pool."""
+
+    def __init__(self, config: Config, catalog: Catalog, searcher: Searcher | None, pool: Pool,
+                 ranking: Any = None) -> None:  # fmt: skip
+        """*searcher* None: made on first use (see :attr:`searcher`); *ranking* None: see :attr:`ranking`."""
+        self.config = config
+        self.catalog = catalog
+        self._searcher = searcher
+        self.pool = pool
+        self._ranking = ranking
+        self._lazy_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, config: Config, handlers: Handlers | None = None, auth_flow: str = "never") -> MetaTools:
+        """Everything the meta-tools need for *config* (the tool cache is read on first use).
+
+        *auth_flow* ``"background"`` lets a remote server that needs a sign-in
+        start one by itself; its tools are listed once it completes.
+        """
+        from ..knowledge.catalog import Catalog
+        from ..upstream.pool import Pool
+
+        # A completed sign-in makes that server's tools listable: list it.
+        pool = Pool(config, handlers, auth_flow=auth_flow, on_authorized=lambda server: tools.relist(server))
+        catalog = Catalog(config.servers, config.cache_path, counts_hint=pool.known.tool_counts())
+        catalog.on_update = pool.known.record_tools
+        tools = cls(config, catalog, None, pool)
+        return tools
+
+    # Search is made on first use: its module (``re``, the vocabulary) is not
+    # needed to answer a client's handshake, so ``serve`` does not pay for it
+    # at start-up.
+
+    @property
+    def searcher(self) -> Searcher:
+        """The keyword search over the catalog."""
+        if self._searcher is None:
+            from ..knowledge.search import Searcher
+
+            with self._lazy_lock:
+                if self._searcher is None:
+                    self._searcher = Searcher(self.catalog)
+        return self._searcher
+
+    @property
+    def ranking(self) -> Any:
+        """What search_tools asks: the keyword searcher, or Gemini on top of it when there is a key."""
+        if self._ranking is None:
+            searcher = self.searcher
+            with self._lazy_lock:
+                if self._ranking is None:
+                    ranking: Any = searcher
+                    if self.config.gemini_api_key:
+                        from ..knowledge.llm import Gemini, LlmSearcher
+
+                        gemini = Gemini(self.config.gemini_api_key, self.config.search.model)
+                        ranking = LlmSearcher(searcher, gemini, search_line)
+                    self._ranking = ranking
+        return self._ranking
+
+    def refresh(self) -> list:
+        """List every server in the background; returns the threads doing it."""
+        return self.catalog.refresh(self.pool.list_tools)
+
+    def relist(self, server: str) -> None:
+        """List one server again in the background (its tools changed)."""
+        self.catalog.refresh(self.pool.list_tools, [server])
+
+    def close(self) -> None:
+        """Close every connection, then let listings already received reach the cache file.
+
+        A listing that has its answer may be writing the cache; leaving then
+        would lose the write (or leave its temporary file).  Listings still
+        waiting on a server are not waited for.
+        """
+        self.catalog.closing = True
+        self.pool.close()
+        self.catalog.flush(CLOSE_WAIT)
+
+    def instructions(self) -> str:
+        counts = self.catalog.counts()
+        lines = ["mcpzip gives access to the tools of these MCP servers:"]
+        for name in sorted(counts):
+            n = counts[name]
+            lines.append(f"- {name} ({n} tool{'s' if n != 1 else ''})" if n else f"- {name}")
+        lines.append(
+            "Call search_tools to find a tool, describe_tool to see its full schema, "
+            "then execute_tool with its name and arguments."
+        )
+        return "\n".join(lines)
+
+    def call(self, name: str, arguments: Any, context: CallContext | None = None) -> dict:
+        """Run meta-tool *name*; unknown names are the caller's protocol error."""
+        if not isinstance(arguments, dict):
+            arguments = {} if arguments is None else arguments
+        if not isinstance(arguments, dict):
+            return error_result("arguments must be a JSON object")
+        if name == "search_tools":
+            return self.search_tools(arguments)
+        if name == "describe_tool":
+            return self.describe_tool(arguments)
+        if name == "execute_tool":
+            return self.execute_tool(arguments, context)
+        raise KeyError(name)
+
+    # -- search_tools -------------------------------------------------------
+
+    def search_tools(self, args: dict) -> dict:
+        query = args.get("query")
+        if not isinstance(query, str) or not query.strip():
+            return error_result("query is required: describe the tool you need, e.g. 'create github issue'")
+        limit = _int_arg(args.get("limit"), self.config.search.default_limit)
+        if limit is None:
+            return error_result("limit must be a whole number between 1 and 50")
+        limit = max(1, min(MAX_LIMIT, limit))
+        self._wait_for_listing(None)
+        tools, total = self.ranking.search(query, limit)
+        if not tools:
+            return text_result(f"No tools found for {query!r}. {self._servers_summary()}")
+        lines = [search_line(t) for t in tools]
+        if total > len(tools):
+            lines.append(f"({total - len(tools)} more matches; raise limit or refine the query to see them)")
+        return text_result("\n".join(lines))
+
+    def _servers_summary(self) -> str:
+        counts = self.catalog.counts()
+        if not counts:
+            return "No servers are configured."
+        parts = []
+        for name in sorted(counts):
+            part = f"{name} ({counts[name]} tools)"
+            if not counts[name] and self.catalog.error(name):
+                part = f"{name} (unavailable)"
+            parts.append(part)
+        return "Servers: " + ", ".join(parts) + ". Try other words."
+
+    # -- describe_tool ------------------------------------------------------
+
+    def describe_tool(self, args: dict) -> dict:
+        name = args.get("name")
+        if not isinstance(name, str) or not name:
+            return error_result("name is required, e.g. describe_tool {\"name\": \"slack__send_message\"}")
+        found = self._find(name)
+        if isinstance(found, dict):
+            return found
+        import json  # for indent; json's import is paid here, not at start-up
+
+        definition = dict(found.definition)
+        definition["name"] = found.prefixed
+        return text_result(json.dumps(definition, indent=2, ensure_ascii=False))
+
+    # -- execute_tool -------------------------------------------------------
+
+    def execute_tool(self, args: dict, context: CallContext | None = None) -> dict:
+        name = args.get("name")
+        if not isinstance(name, str) or not name:
+            return error_result("name is required: the tool name from search_tools, e.g. 'slack__send_message'")
+        arguments = args.get("arguments")
+        if isinstance(arguments, str):
+            # Models often send the arguments object JSON-encoded as a string.
+            try:
+                arguments = jsontext.loads(arguments) if arguments.strip() else {}
+            except ValueError:
+                return error_result("arguments is a string that is not valid JSON; pass a JSON object")
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):
+            return error_result("arguments must be a JSON object of the tool's parameters")
+        timeout = _number_arg(args.get("timeout"))
+        if timeout is False:
+            return error_result("timeout must be a positive number of seconds")
+
+        if name in ("proxy_status", "proxy_refresh"):
+            return self._admin(name)
+        found = self._find(name)
+        if isinstance(found, dict):
+            return found
+        missing = _missing_required(found.definition.get("inputSchema"), arguments)
+        if missing:
+            return error_result(
+                f"missing required argument{'s' if len(missing) > 1 else ''} for {found.prefixed}: "
+                + ", ".join(missing)
+                + ". Call describe_tool for the full schema."
+            )
+        seconds = timeout or self.config.call_timeout_seconds or None
+
+        def call(ctx: CallContext | None) -> dict:
+            return self.pool.call_tool(found.server, found.name, arguments, seconds, ctx)
+
+        try:
+            if context is not None and context.run_held is not None:
+                return context.run_held(found.server, call, context)
+            result = call(context)
+            rounds = 0
+            # A modern upstream asks for input with an ``input_required``
+            # result.  A client that can be asked (legacy session) is asked
+            # here and the call retried; otherwise the result goes back as is
+            # and the client retries through execute_tool itself.
+            while result.get("resultType") == "input_required" and context is not None and context.ask is not None:
+                rounds += 1
+                if rounds > MAX_INPUT_ROUNDS:
+                    return error_result(f"{found.prefixed} kept asking for input; gave up after {MAX_INPUT_ROUNDS} rounds")
+                requests = result.get("inputRequests") if isinstance(result.get("inputRequests"), dict) else {}
+                try:
+                    context.input_responses = {
+                        key: context.ask(str(req.get("method")), req.get("params") or {})
+                        for key, req in requests.items()
+                        if isinstance(req, dict)
+                    }
+                except RPCError as e:
+                    return error_result(f"{found.prefixed} needs input the client could not give: {e.message}")
+                context.request_state = result.get("requestState")
+                result = call(context)
+            return result
+        except RPCError as e:
+            return error_result(f"{found.prefixed}: the server refused the call ({e.code}: {e.message})")
+        except UpstreamError as e:
+            return error_result(f"{found.prefixed}: {e}")
+
+    def _admin(self, name: str) -> dict:
+        """The reference's hidden status/refresh tools, kept for users who script them."""
+        if name == "proxy_refresh":
+            for t in self.refresh():
+                t.join()
+        counts = self.catalog.counts()
+        status: dict = {"tool_count": sum(counts.values()), "server_names": sorted(n for n in counts if counts[n])}
+        if name == "proxy_refresh":
+            status = {"status": "refreshed", "tool_count": status["tool_count"]}
+        import json
+
+        return text_result(json.dumps(status))
+
+    # -- shared -------------------------------------------------------------
+
+    def _wait_for_listing(self, server: str | None) -> None:
+        servers = None if server is None else [server]
+        if not self.catalog.wait_for(servers, FIRST_LISTING_WAIT):
+            log.info("answering before every server has been listed")
+
+    def _find(self, name: str) -> Tool | dict:
+        """The tool called *name*, or an error result that suggests names."""
+        parts = split_name(name)
+        if parts is not None and parts[0] in self.catalog.servers:
+            if self.catalog.state(parts[0]) == PENDING:
+                self._wait_for_listing(parts[0])
+        tool = self.catalog.get(name)
+        if tool is not None:
+            return tool
+        if parts is not None and parts[0] in self.catalog.servers and not self.catalog.server_tools(parts[0]):
+            reason = self.catalog.error(parts[0])
+            if reason:
+                return error_result(f"server {parts[0]!r} is unavailable ({reason}); try again later")
+        hint = self._suggest(name)
+        return error_result(f"unknown tool {name!r}. {hint}")
+
+    def _suggest(self, name: str) -> str:
+        import difflib
+
+        names = [t.prefixed for t in self.catalog.tools()]
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+        bare = name.partition("__")[2] or name
+        close += [n for n in names if n.partition("__")[2] == bare and n not in close][:3]
+        if len(close) < 3:
+            hits, _ = self.searcher.search(name.replace("__", " "), 3)
+            close += [t.prefixed for t in hits if t.prefixed not in close][: 3 - len(close)]
+        if close:
+            return "Did you mean: " + ", ".join(close) + "?"
+        return "Use search_tools to find tool names."
+
+
+def _missing_required(schema: object, arguments: dict) -> list[str]:
+    if not isinstance(schema, dict):
+        return []
+    required = schema.get("required")
+    if not isinstance(required, list):
+        return []
+    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    missing = []
+    for name in required:
+        if isinstance(name, str) and name not in arguments:
+            kind = compact_params({"properties": {name: props.get(name, {})}}).partition(":")[2]
+            missing.append(f"{name} ({kind})")
+    return missing
+
+
+def _int_arg(value: object, default: int) -> int | None:
+    if value is None:
+        return default
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if value > 0 else default
+
+
+def _number_arg(value: object) -> float | None | bool:
+    """A positive number of seconds, None when absent, False when unusable."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return False
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        return False
+    return float(value)

@@ -1,0 +1,389 @@
+"""mcpzip as an MCP server: JSON-RPC over stdin/stdout, both protocol eras.
+
+The main thread reads lines and never blocks on a request: each request is
+handed to a small pool of worker threads, so a slow ``execute_tool`` never
+delays a ``search_tools``.  Answers may leave out of order; the writer's lock
+keeps every message on a line of its own.
+
+Eras are decided per request.  An ``initialize`` request opens a legacy
+session; a request whose ``_meta`` names a protocol version is served
+statelessly under that (modern) version, with ``resultType`` on every result.
+"""
+
+from __future__ import annotations
+
+import _thread
+import queue
+import threading
+
+from .. import __version__
+from ..base import jsonrpc, log, protocol
+from .aggregate import Aggregator
+from ..base.jsonrpc import RPCError
+from .relay import LOG_LEVELS, Relay
+from ..upstream.session import CallContext, Cancelled
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any, Callable
+
+    from .metatools import MetaTools
+    from ..upstream.session import Upstream
+
+SERVER_INFO = {"name": "mcpzip", "version": __version__}
+MAX_WORKERS = 64
+# After stdin closes, answers still owed get this long before being cancelled.
+DRAIN_SECONDS = 5.0
+# The three meta-tools never change; clients may cache the list this long.
+TOOLS_TTL_MS = 3_600_000
+# Answered on the reading thread: they never wait on anything, and the
+# handshake is answered sooner without a thread hand-off per message.
+QUICK_METHODS = frozenset({"initialize", "ping", "server/discover", "tools/list"})
+# Background work waits for the client to be set up, but never longer than this.
+SETTLE_SECONDS = 1.0
+
+
+class Workers:
+    """Runs submitted callables on up to *limit* threads, started on demand.
+
+    Like ``socketserver.ThreadingMixIn`` but bounded and reusing its threads;
+    ``concurrent.futures`` would cost more start-up time than it saves.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            start = self._idle == 0 and self._threads < self._limit
+            if start:
+                self._threads += 1
+            else:
+                self._idle -= 1
+        self._jobs.put(job)
+        if start:
+            t = threading.Thread(target=self._work, name=f"mcpzip-worker-{self._threads}")
+            t.daemon = True
+            t.start()
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job()
+            except Exception as e:  # a failing job must not take its thread down
+                log.error("request handler failed: %r", e)
+            with self._lock:
+                self._idle += 1
+
+
+class _Request:
+    """A request being served: its id, era and the means to cancel it."""
+
+    __slots__ = ("id", "method", "params", "version", "context")
+
+    def __init__(self, message: dict, version: str | None) -> None:
+        self.id = message["id"]
+        self.method: str = message["method"]
+        params = message.get("params")
+        self.params = params if isinstance(params, dict) else {}
+        self.version = version  # a modern version, or None for legacy
+        self.context = CallContext()
+
+
+class Server:
+    """Serves one client over a pair of binary streams until the input ends."""
+
+    def __init__(self, metatools: MetaTools, stdin: IO[bytes], stdout: IO[bytes],
+                 on_settled: Callable[[], None] | None = None) -> None:  # fmt: skip
+        """*on_settled* runs once, when the client has its tools (see :meth:`settled`)."""
+        self.metatools = metatools
+        self.stdin = stdin
+        self.writer = jsonrpc.Writer(stdout)
+        self.workers = Workers(MAX_WORKERS)
+        self.client_info: dict = {}
+        self.legacy_version: str | None = None
+        self.relay = Relay(self.send, metatools)
+        metatools.pool.handlers = self.relay.handlers()
+        # Resources, prompts and completions of the upstreams (aggregate.py).
+        self.aggregate = Aggregator(metatools.config, metatools.pool)
+        self.relay.on_other_notification = self._upstream_notification
+        self._inflight: dict[Any, _Request] = {}
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._writing = 0  # answers taken out of _inflight but not yet written
+        self._on_settled = on_settled
+
+    # -- the read loop ------------------------------------------------------
+
+    def serve_forever(self) -> None:
+        """Read and dispatch messages until stdin closes, then drain answers."""
+        stop = threading.Event()
+        if self._on_settled is not None:
+            # threading.Thread.start() waits for the new thread to run, which
+            # a busy machine makes the handshake pay for; this does not wait.
+            _thread.start_new_thread(self._settle_later, (stop,))
+        try:
+            for line in iter(self.stdin.readline, b""):
+                if line.strip():
+                    self.handle_line(line)
+        finally:
+            stop.set()
+        log.debug("stdin closed")
+        self.drain(DRAIN_SECONDS)
+
+    def _settle_later(self, stop: threading.Event) -> None:
+        if not stop.wait(SETTLE_SECONDS):
+            self.settled()
+
+    def settled(self) -> None:
+        """Run the *on_settled* job, once.
+
+        The job (the background refresh of every upstream) competes with the
+        client's first requests for the interpreter, so it waits until the
+        client has its tools: after the first ``tools/list`` answer, when a
+        ``tools/call`` arrives, or after :data:`SETTLE_SECONDS`, whichever
+        comes first.
+        """
+        with self._lock:
+            job, self._on_settled = self._on_settled, None
+        if job is not None:
+            job()
+
+    def handle_line(self, line: bytes) -> None:
+        try:
+            message = jsonrpc.decode(line)
+        except ValueError:
+            self.send(jsonrpc.error(None, jsonrpc.PARSE_ERROR, "Parse error: the line is not valid JSON"))
+            return
+        if isinstance(message, list):
+            # MCP dropped JSON-RPC batches; say so instead of guessing.
+            self.send(jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Invalid Request: batches are not supported"))
+            return
+        kind = jsonrpc.kind(message)
+        if kind == "request":
+            self._accept(message)
+        elif kind == "notification":
+            self._notification(message)
+        elif kind == "response":
+            self.relay.on_response(message)
+        else:
+            rid = message.get("id") if isinstance(message, dict) and jsonrpc.valid_id(message.get("id")) else None
+            self.send(jsonrpc.error(rid, jsonrpc.INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message"))
+
+    def _accept(self, message: dict) -> None:
+        meta = protocol.meta_of(message.get("params"))
+        version = meta.get(protocol.META_PROTOCOL_VERSION)
+        if version is not None and message["method"] != "initialize":
+            error = _check_modern(meta, version)
+            if error is not None:
+                self.send(jsonrpc.error(message["id"], error.code, error.message, error.data))
+                return
+            if self.legacy_version is None:
+                # Stateless: what the latest request says is what the client is.
+                self.relay.client_ready(meta[protocol.META_CLIENT_CAPABILITIES], legacy=False)
+                level = meta.get(protocol.META_LOG_LEVEL)
+                if level is not None and level != self.relay.log_level:
+                    self.relay.set_level(level)
+        request = _Request(message, version if message["method"] != "initialize" else None)
+        with self._lock:
+            if request.id in self._inflight:
+                self.send(jsonrpc.error(request.id, jsonrpc.INVALID_REQUEST, "Invalid Request: id already in use"))
+                return
+            self._inflight[request.id] = request
+        if request.method in QUICK_METHODS:
+            self._serve(request)  # cannot block: a hand-off to a worker would cost more than the answer
+        else:
+            self.workers.submit(lambda: self._serve(request))
+
+    def _serve(self, request: _Request) -> None:
+        try:
+            result = self.dispatch(request)
+            reply = jsonrpc.result(request.id, self._finish(request, result))
+        except Cancelled:
+            reply = None  # the client withdrew it: no answer is owed
+        except RPCError as e:
+            reply = jsonrpc.error(request.id, e.code, e.message, e.data)
+        except Exception as e:
+            log.error("%s failed: %r", request.method, e)
+            reply = jsonrpc.error(request.id, jsonrpc.INTERNAL_ERROR, f"Internal error: {type(e).__name__}")
+        # The id is freed before the answer leaves (a client may reuse it as
+        # soon as it has the answer); drain() also waits for the write.
+        with self._lock:
+            self._inflight.pop(request.id, None)
+            cancelled = request.context.cancellation.cancelled
+            self._writing += 1
+        try:
+            if reply is not None and not cancelled:
+                self.send(reply)
+        finally:
+            with self._lock:
+                self._writing -= 1
+                self._idle.notify_all()
+        if request.method == "tools/list":
+            self.settled()
+
+    def _finish(self, request: _Request, result: dict) -> dict:
+        if request.version is None:
+            return result
+        result = dict(result)
+        result.setdefault("resultType", "complete")
+        if request.method != "tools/call":
+            meta = dict(result.get("_meta") or {})
+            meta[protocol.META_SERVER_INFO] = SERVER_INFO
+            result["_meta"] = meta
+        return result
+
+    def send(self, message: dict) -> None:
+        try:
+            self.writer.write(message)
+        except (OSError, ValueError):
+            log.debug("stdout is closed; dropped a message")
+
+    # -- notifications --------------------------------------------------------
+
+    def _notification(self, message: dict) -> None:
+        method = message["method"]
+        params = message.get("params") if isinstance(message.get("params"), dict) else {}
+        if method == "notifications/cancelled":
+            with self._lock:
+                request = self._inflight.get(params.get("requestId"))
+            if request is not None and request.method != "initialize":
+                reason = params.get("reason")
+                request.context.cancellation.cancel(str(reason) if reason else "cancelled by the client")
+        elif method == "notifications/roots/list_changed":
+            self.relay.roots_changed()
+        elif method not in ("notifications/initialized", "notifications/progress"):
+            log.debug("ignored notification %s", method)
+
+    def _upstream_notification(self, upstream: Upstream, message: dict) -> None:
+        """What upstreams say on their own: resource/prompt changes reach a legacy session."""
+        forward = self.aggregate.on_upstream_notification(upstream.name, message)
+        if forward is not None and self.legacy_version is not None:
+            self.send(forward)
+
+    # -- requests ----------------------------------------------------------------
+
+    def dispatch(self, request: _Request) -> dict:
+        method, params = request.method, request.params
+        if method == "initialize":
+            return self._initialize(params)
+        if method == "ping":
+            return {}
+        if method == "server/discover":
+            return self._discover()
+        if method == "tools/list":
+            result: dict = {"tools": _tool_definitions()}
+            if request.version is not None:
+                result.update(ttlMs=TOOLS_TTL_MS, cacheScope="public")
+            return result
+        if method == "tools/call":
+            self.settled()
+            return self._call_tool(request)
+        if method == "logging/setLevel":
+            self.relay.set_level(params.get("level"))
+            return {}
+        if self.aggregate.handles(method):
+            return self.aggregate.request(method, params, request.version is not None, request.context)
+        raise RPCError(jsonrpc.METHOD_NOT_FOUND, f"Method not found: {method}", method)
+
+    def capabilities(self, modern: bool = False) -> dict:
+        caps: dict = {"tools": {"listChanged": False}, "logging": {}}
+        caps.update(self.aggregate.capabilities(modern))
+        return caps
+
+    def _initialize(self, params: dict) -> dict:
+        requested = params.get("protocolVersion")
+        if not isinstance(requested, str):
+            raise RPCError(jsonrpc.INVALID_PARAMS, "Invalid params: initialize needs a protocolVersion string")
+        version = requested if requested in protocol.LEGACY_VERSIONS else protocol.LATEST_LEGACY
+        caps = params.get("capabilities")
+        info = params.get("clientInfo")
+        self.relay.client_ready(caps if isinstance(caps, dict) else {}, legacy=True)
+        self.client_info = info if isinstance(info, dict) else {}
+        self.legacy_version = version
+        log.info("client %s speaks %s", self.client_info.get("name", "?"), version)
+        return {
+            "protocolVersion": version,
+            "capabilities": self.capabilities(),
+            "serverInfo": SERVER_INFO,
+            "instructions": self.metatools.instructions(),
+        }
+
+    def _discover(self) -> dict:
+        return {
+            "supportedVersions": list(protocol.MODERN_VERSIONS + protocol.LEGACY_VERSIONS),
+            "capabilities": self.capabilities(modern=True),
+            "instructions": self.metatools.instructions(),
+            "ttlMs": 0,
+            "cacheScope": "public",
+        }
+
+    def _call_tool(self, request: _Request) -> dict:
+        name = request.params.get("name")
+        if not isinstance(name, str):
+            raise RPCError(jsonrpc.INVALID_PARAMS, "Invalid params: tools/call needs a tool name")
+        arguments = request.params.get("arguments")
+        context = request.context
+        token = protocol.meta_of(request.params).get("progressToken")
+        if token is not None:
+            context.on_progress = lambda params: self.send(jsonrpc.notification(
+                "notifications/progress", {**params, "progressToken": token}))  # fmt: skip
+        if request.version is not None:
+            responses, state = request.params.get("inputResponses"), request.params.get("requestState")
+            context.input_responses = responses if isinstance(responses, dict) else None
+            context.request_state = state if isinstance(state, str) else None
+            if self.relay.may_ask():
+                context.run_held = self.relay.run_held
+        elif self.relay.can_ask:
+            context.ask = lambda method, params: self.relay.request_input(method, params, context.cancellation)
+        try:
+            return self.metatools.call(name, arguments, context)
+        except KeyError:
+            raise RPCError(
+                jsonrpc.INVALID_PARAMS, f"Unknown tool: {name} (this server has search_tools, describe_tool, execute_tool)"
+            ) from None
+
+    # -- shutting down ------------------------------------------------------------
+
+    def drain(self, seconds: float) -> None:
+        """Give requests in flight *seconds* to finish and be answered, then cancel the rest."""
+        with self._lock:
+            self._idle.wait_for(lambda: not self._inflight and not self._writing, seconds)
+            left = list(self._inflight.values())
+        for request in left:
+            request.context.cancellation.cancel("mcpzip is shutting down")
+
+
+def _check_modern(meta: dict, version: Any) -> RPCError | None:
+    """The error a modern request's envelope deserves, or None when it is fine."""
+    if not isinstance(version, str):
+        return RPCError(jsonrpc.INVALID_PARAMS, f"Invalid params: {protocol.META_PROTOCOL_VERSION} must be a string")
+    if version not in protocol.MODERN_VERSIONS:
+        return RPCError(
+            jsonrpc.UNSUPPORTED_PROTOCOL_VERSION,
+            "Unsupported protocol version",
+            {"supported": list(protocol.MODERN_VERSIONS + protocol.LEGACY_VERSIONS), "requested": version},
+        )
+    if not isinstance(meta.get(protocol.META_CLIENT_CAPABILITIES), dict):
+        return RPCError(
+            jsonrpc.INVALID_PARAMS,
+            f"Invalid params: params._meta is missing {protocol.META_CLIENT_CAPABILITIES}",
+        )
+    if protocol.META_LOG_LEVEL in meta and meta[protocol.META_LOG_LEVEL] not in LOG_LEVELS:
+        return RPCError(
+            jsonrpc.INVALID_PARAMS, f"Invalid params: {protocol.META_LOG_LEVEL} must be one of {', '.join(LOG_LEVELS)}"
+        )
+    return None
+
+
+def _tool_definitions() -> list[dict]:
+    from .metatools import TOOLS
+
+    return TOOLS
+
+

@@ -1,0 +1,1 @@
+"""What mcpzip knows: the tool catalog, search and its vocabulary, what each server declared, LLM ranking."""

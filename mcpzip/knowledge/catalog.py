@@ -1,0 +1,357 @@
+"""Every upstream tool, kept in memory and in a cache file beside the config.
+
+The catalog answers at once from what it last knew and is brought up to date
+in the background: each server is listed on its own thread, bounded in time,
+and a server that fails keeps its cached tools (partial merge).  It knows how
+to ask for a listing only through the *lister* it is given, so it stays
+independent of transports and of the protocol spoken downstream.
+
+Threading contract: all methods may be called from any thread.  Readers get
+immutable snapshots; ``version`` increases with every change so derived data
+(the search index) knows when to rebuild.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ..base import jsontext, log
+from ..base.files import write_atomic
+from ..base.records import dataclass
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Iterable
+
+    Lister = Callable[[str, float], "list[dict]"]
+
+SEPARATOR = "__"
+LIST_TIMEOUT = 30.0
+
+# A server's listing state.
+PENDING, CACHED, LISTED, FAILED = "pending", "cached", "listed", "failed"
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One upstream tool: *definition* is exactly what the upstream sent."""
+
+    server: str
+    name: str
+    definition: dict
+
+    @property
+    def prefixed(self) -> str:
+        return f"{self.server}{SEPARATOR}{self.name}"
+
+
+def split_name(prefixed: str) -> tuple[str, str] | None:
+    """``a__b__c`` -> ``("a", "b__c")``: the server name never holds ``__``."""
+    server, sep, tool = prefixed.partition(SEPARATOR)
+    if not sep or not server or not tool:
+        return None
+    return server, tool
+
+
+class Catalog:
+    """The tools of every configured server.
+
+    The cache file is read on first use, not at construction: parsing a large
+    one is the slowest part of start-up, and the client's first answers need
+    only the tool counts, which *counts_hint* (kept in ``cache/servers.json``)
+    can give.  Every method reads the file first if it has not been read.
+    """
+
+    def __init__(self, servers: Iterable[str], cache_path: str | None = None,
+                 counts_hint: dict[str, int] | None = None) -> None:  # fmt: skip
+        self.servers = list(servers)
+        self.cache_path = cache_path
+        self.counts_hint = counts_hint or {}
+        # Told (server, tool count) after each listing, e.g. to keep the hint.
+        self.on_update: Callable[[str, int], None] | None = None
+        self.version = 0
+        self.closing = False  # set when mcpzip shuts down: failed listings are expected then
+        self._loaded = False
+        self._load_lock = threading.RLock()
+        self._by_server: dict[str, list[Tool]] = {}
+        self._state: dict[str, str] = {name: PENDING for name in self.servers}
+        self._errors: dict[str, str] = {}
+        self._cond = threading.Condition()
+        self._save_lock = threading.Lock()
+        self._unsaved = 0  # listings taken in but not yet written to the cache
+        self._snapshot: tuple[int, list[Tool], dict[str, Tool]] = (0, [], {})
+
+    # -- reading ---------------------------------------------------------
+
+    def tools(self) -> list[Tool]:
+        return self._current()[1]
+
+    def get(self, prefixed: str) -> Tool | None:
+        return self._current()[2].get(prefixed)
+
+    def server_tools(self, server: str) -> list[Tool]:
+        self._ensure_loaded()
+        with self._cond:
+            return list(self._by_server.get(server, ()))
+
+    def counts(self) -> dict[str, int]:
+        if not self._loaded and all(name in self.counts_hint for name in self.servers):
+            return {name: self.counts_hint[name] for name in self.servers}
+        self._ensure_loaded()
+        with self._cond:
+            return {name: len(self._by_server.get(name, ())) for name in self.servers}
+
+    def state(self, server: str) -> str:
+        self._ensure_loaded()
+        with self._cond:
+            return self._state.get(server, PENDING)
+
+    def error(self, server: str) -> str | None:
+        with self._cond:
+            return self._errors.get(server)
+
+    def _current(self) -> tuple[int, list[Tool], dict[str, Tool]]:
+        self._ensure_loaded()
+        snap = self._snapshot
+        if snap[0] == self.version:
+            return snap
+        with self._cond:
+            tools = [t for name in self.servers for t in self._by_server.get(name, ())]
+            snap = (self.version, tools, {t.prefixed: t for t in tools})
+            self._snapshot = snap
+        return snap
+
+    def wait_for(self, servers: Iterable[str] | None = None, timeout: float = LIST_TIMEOUT) -> bool:
+        """Block until each server has tools to show or has failed to list.
+
+        Returns False when *timeout* ran out first.  A server whose tools came
+        from the cache counts as ready: the cache is good enough to answer.
+        """
+        self._ensure_loaded()
+        wanted = [s for s in (self.servers if servers is None else servers) if s in self._state]
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while any(self._state[s] == PENDING for s in wanted):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    # -- changing --------------------------------------------------------
+
+    def update(self, server: str, definitions: list[dict], save: bool = True) -> None:
+        """Replace *server*'s tools with a fresh listing."""
+        self._ensure_loaded()  # else a later first read would put the old tools back
+        tools = []
+        seen = set()
+        for d in definitions:
+            name = d.get("name") if isinstance(d, dict) else None
+            if not isinstance(name, str) or not name or name in seen:
+                log.warning("%s: ignored a tool without a usable name", server)
+                continue
+            seen.add(name)
+            tools.append(Tool(server, name, d))
+        with self._cond:
+            self._by_server[server] = tools
+            self._state[server] = LISTED
+            self._errors.pop(server, None)
+            self.version += 1
+            if save:
+                self._unsaved += 1
+            self._cond.notify_all()
+        if self.on_update is not None:
+            self.on_update(server, len(tools))
+        if save:
+            try:
+                self.save()
+            finally:
+                with self._cond:
+                    self._unsaved -= 1
+                    self._cond.notify_all()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every listing taken in so far is in the cache file; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._unsaved, timeout)
+
+    def mark_failed(self, server: str, reason: str) -> None:
+        """Record a failed listing; cached tools, if any, stay."""
+        self._ensure_loaded()
+        with self._cond:
+            self._errors[server] = reason
+            if self._state.get(server) == PENDING:
+                self._state[server] = FAILED
+            self._cond.notify_all()
+
+    def refresh(self, lister: Lister, servers: Iterable[str] | None = None, timeout: float = LIST_TIMEOUT) -> list[threading.Thread]:
+        """List *servers* (default: all) concurrently, each on its own thread."""
+        threads = []
+        for name in self.servers if servers is None else servers:
+            t = threading.Thread(target=self._refresh_one, args=(lister, name, timeout), name=f"mcpzip-list-{name}")
+            t.daemon = True
+            t.start()
+            threads.append(t)
+        return threads
+
+    def _refresh_one(self, lister: Lister, server: str, timeout: float) -> None:
+        try:
+            definitions = lister(server, timeout)
+        except Exception as e:
+            # A listing cut short by shutting down is no news for the user.
+            (log.debug if self.closing else log.warning)("%s: could not list tools: %s", server, e)
+            self.mark_failed(server, str(e))
+            return
+        self.update(server, definitions)
+        log.info("%s: %d tools", server, len(definitions))
+
+    # -- the cache file ----------------------------------------------------
+    #
+    # The file has the reference mcpzip's shape (a JSON array of entries with
+    # ``name``, ``server_name``, ``original_name``, ``description``,
+    # ``input_schema`` and ``compact_params``), so either implementation can
+    # read the other's cache.  The rest of an upstream's definition (title,
+    # outputSchema, annotations, ...) rides along under its own keys.
+
+    def _ensure_loaded(self) -> None:
+        if not self._loaded:
+            with self._load_lock:
+                if not self._loaded:
+                    self.load()
+
+    def load(self) -> bool:
+        """Fill the catalog from the cache file now; False when there was none.
+
+        Called at most once, before anything else changes the catalog (the
+        first use of any method does it).
+        """
+        with self._load_lock:
+            # Marked first: the save() below must not come back here.
+            self._loaded = True
+            return self._read_cache()
+
+    def _read_cache(self) -> bool:
+        path = self.cache_path
+        if not path:
+            return False
+        try:
+            with open(path, "rb") as f:
+                entries = jsontext.loads(f.read())
+            if not isinstance(entries, list):
+                raise ValueError("not a JSON array")
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError) as e:
+            log.warning("tool cache %s is unreadable (%s); it will be rebuilt", path, e)
+            return False
+        by_server: dict[str, list[Tool]] = {}
+        dropped = 0
+        for entry in entries:
+            tool = _from_entry(entry)
+            if tool is None or tool.server not in self._state:
+                dropped += 1
+                continue
+            by_server.setdefault(tool.server, []).append(tool)
+        with self._cond:
+            for name, tools in by_server.items():
+                self._by_server[name] = tools
+                self._state[name] = CACHED
+            self.version += 1
+            self._cond.notify_all()
+        if dropped:
+            # Servers removed from the config lose their tools now, not only
+            # after a refresh that may never succeed.
+            self.save()
+        return True
+
+    def save(self) -> None:
+        """Write the cache atomically: a reader sees the old file or the new one."""
+        path = self.cache_path
+        if not path:
+            return
+        self._ensure_loaded()
+        with self._cond:
+            tools = [t for name in self.servers for t in self._by_server.get(name, ())]
+        entries = sorted((_to_entry(t) for t in tools), key=lambda e: e["name"])
+        data = jsontext.dumps(entries).encode()
+        with self._save_lock:
+            try:
+                write_atomic(path, data, 0o644)
+            except OSError as e:
+                log.warning("could not write tool cache %s: %s", path, e.strerror or e)
+
+
+# Keys of a cache entry that are not copies of the upstream's own fields.
+_ENTRY_KEYS = ("name", "server_name", "original_name", "description", "input_schema", "compact_params")
+
+
+def _to_entry(tool: Tool) -> dict:
+    d = tool.definition
+    entry = {
+        "name": tool.prefixed,
+        "server_name": tool.server,
+        "original_name": tool.name,
+        "description": d.get("description") or "",
+        "input_schema": d.get("inputSchema"),
+        "compact_params": compact_params(d.get("inputSchema")),
+    }
+    for key, value in d.items():
+        if key not in ("name", "description", "inputSchema") and key not in entry:
+            entry[key] = value
+    return entry
+
+
+def _from_entry(entry: object) -> Tool | None:
+    if not isinstance(entry, dict):
+        return None
+    server, name = entry.get("server_name"), entry.get("original_name")
+    if not isinstance(server, str) or not isinstance(name, str) or not name:
+        return None
+    definition: dict = {"name": name}
+    if entry.get("description"):
+        definition["description"] = entry["description"]
+    schema = entry.get("input_schema")
+    definition["inputSchema"] = schema if isinstance(schema, dict) else {"type": "object"}
+    for key, value in entry.items():
+        if key not in _ENTRY_KEYS:
+            definition[key] = value
+    return Tool(server, name, definition)
+
+
+def compact_params(schema: object, limit: int = 0) -> str:
+    """``channel:string*, text:string`` — each parameter with its type, ``*`` if required.
+
+    Required parameters come first, each group in the schema's own order.
+    With *limit*, at most that many are shown and the rest are counted.
+    """
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        return ""
+    props = schema["properties"]
+    required = schema.get("required") if isinstance(schema.get("required"), list) else []
+    names = [n for n in props if n in required] + [n for n in props if n not in required]
+    parts = [f"{n}:{_type_name(props[n])}{'*' if n in required else ''}" for n in names]
+    if limit and len(parts) > limit:
+        parts = parts[:limit] + [f"+{len(parts) - limit} more"]
+    return ", ".join(parts)
+
+
+def _type_name(prop: object) -> str:
+    if not isinstance(prop, dict):
+        return "any"
+    kind = prop.get("type")
+    if isinstance(kind, list):
+        named = [k for k in kind if k != "null"] or kind
+        kind = named[0] if named else None
+    if isinstance(kind, str):
+        return kind
+    for key in ("anyOf", "oneOf"):
+        options = prop.get(key)
+        if isinstance(options, list):
+            kinds = [_type_name(o) for o in options]
+            named = [k for k in kinds if k not in ("null", "any")]
+            if named:
+                return named[0]
+    if "enum" in prop:
+        return "enum"
+    return "any"

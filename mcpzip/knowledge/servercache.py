@@ -1,0 +1,127 @@
+"""What each upstream declared when last connected, kept in ``cache/servers.json``.
+
+mcpzip must answer ``initialize`` before it has connected to anything, yet
+the capabilities it declares depend on what its upstreams offer, and its
+instructions give each server's tool count, which would otherwise mean
+parsing the whole tool cache first; knowing a server's protocol era spares
+the next start a ``server/discover`` probe.  All are learned when a server
+is connected or listed, and remembered here across runs.
+
+The file is a cache: written atomically (mode 0644) whenever what a server
+declares changes, read tolerantly (a damaged file or entry is ignored), and
+never required.  Its shape::
+
+    {"servers": {"name": {"era": "legacy", "protocolVersion": "2025-11-25",
+                          "capabilities": {...}, "tools": 12, "config": 123456}}}
+
+``config`` is a checksum of how the server is started or reached: an entry
+for a server whose config entry changed since is ignored.
+
+Threading contract: every method may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ..base import jsontext, log, protocol
+from ..base.files import write_atomic
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..base.config import ServerConfig
+
+
+class ServerCache:
+    def __init__(self, path: str | None, servers: dict[str, ServerConfig]) -> None:
+        self.path = path
+        self.servers = list(servers)
+        self._prints = {name: _fingerprint(server) for name, server in servers.items()}
+        self._entries: dict[str, dict] = {}
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        """Read the file; a missing or damaged one leaves the cache empty."""
+        if not self.path:
+            return
+        try:
+            with open(self.path, "rb") as f:
+                data = jsontext.loads(f.read())
+            servers = data.get("servers") if isinstance(data, dict) else None
+            if not isinstance(servers, dict):
+                raise ValueError("no servers object")
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as e:
+            log.warning("server cache %s is unreadable (%s); it will be rebuilt", self.path, e)
+            return
+        entries = {}
+        for name, entry in servers.items():
+            if name in self._prints and isinstance(entry, dict) and entry.get("config") == self._prints[name]:
+                entries[name] = _clean(entry, self._prints[name])
+        with self._lock:
+            self._entries = entries
+
+    def eras(self) -> dict[str, str]:
+        """The era each server spoke last time, for servers where it is known."""
+        with self._lock:
+            return {name: e["era"] for name, e in self._entries.items() if "era" in e}
+
+    def capabilities(self, name: str) -> dict | None:
+        """What *name* declared last time, or None when it was never seen."""
+        with self._lock:
+            entry = self._entries.get(name)
+        return entry.get("capabilities") if entry else None
+
+    def tool_counts(self) -> dict[str, int]:
+        """How many tools each server listed last time, where known."""
+        with self._lock:
+            return {name: e["tools"] for name, e in self._entries.items() if "tools" in e}
+
+    def record(self, name: str, era: str | None, version: str | None, capabilities: dict) -> None:
+        """Remember what *name* declared on connecting; the file is rewritten only on a change."""
+        self._merge(name, {"era": era, "protocolVersion": version, "capabilities": capabilities})
+
+    def record_tools(self, name: str, count: int) -> None:
+        """Remember how many tools *name* listed (the next start's instructions say so at once)."""
+        self._merge(name, {"tools": count})
+
+    def _merge(self, name: str, fields: dict) -> None:
+        with self._lock:
+            entry = _clean({**self._entries.get(name, {}), **fields}, self._prints.get(name))
+            if self._entries.get(name) == entry:
+                return
+            self._entries[name] = entry
+            snapshot = {n: self._entries[n] for n in self.servers if n in self._entries}
+            if not self.path:
+                return
+            data = jsontext.dumps({"servers": snapshot}, separators=(",", ": "), indent=1, sort_keys=True).encode()
+            try:
+                write_atomic(self.path, data, 0o644)
+            except OSError as e:
+                log.warning("could not write server cache %s: %s", self.path, e.strerror or e)
+
+
+def _fingerprint(server: ServerConfig) -> int:
+    # A checksum, not a copy: args and urls may hold secrets, and the file is
+    # world-readable.
+    import binascii
+
+    what = jsontext.dumps([server.type, server.command, server.args, server.cwd, server.url],
+                          ensure_ascii=True, separators=(", ", ": "))  # json.dumps' defaults: keeps old checksums
+    return binascii.crc32(what.encode())
+
+
+def _clean(entry: dict, fingerprint: int | None) -> dict:
+    """Only the fields this module understands, each of the right type."""
+    out: dict = {"config": fingerprint}
+    if entry.get("era") in (protocol.LEGACY, protocol.MODERN):
+        out["era"] = entry["era"]
+    if isinstance(entry.get("protocolVersion"), str):
+        out["protocolVersion"] = entry["protocolVersion"]
+    caps = entry.get("capabilities")
+    out["capabilities"] = caps if isinstance(caps, dict) else {}
+    tools = entry.get("tools")
+    if isinstance(tools, int) and not isinstance(tools, bool) and tools >= 0:
+        out["tools"] = tools
+    return out

@@ -1,0 +1,1 @@
+"""How mcpzip reaches servers: the pool, one session per server, transports, OAuth."""

@@ -1,0 +1,227 @@
+"""Connections to the upstream servers: made on first use, shared, reaped when idle.
+
+Threading contract: every method may be called from any thread.  Connecting
+to one server holds only that server's lock, so a slow server never delays
+calls to the others, and many calls share one connection concurrently.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ..base import log, protocol
+from . import transports
+from ..knowledge.servercache import ServerCache
+from .session import Handlers, NotSent, Upstream, UpstreamError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, TypeVar
+
+    from ..base.config import Config
+    from .session import CallContext
+
+    T = TypeVar("T")
+
+CONNECT_TIMEOUT = 30.0
+REAP_INTERVAL_MAX = 60.0
+
+
+class Pool:
+    def __init__(self, config: Config, handlers: Handlers | None = None, client_capabilities: dict | None = None,
+                 auth_flow: str = "never", on_authorized: Callable[[str], None] | None = None) -> None:  # fmt: skip
+        self.config = config
+        self.handlers = handlers or Handlers()
+        self.client_capabilities: dict = dict(client_capabilities or {})
+        # For http/sse upstreams: where tokens live, whether a sign-in may
+        # start by itself ("background" in serve, "never" elsewhere), and
+        # whom to tell when one completes.
+        self.transport_options = {"auth_dir": config.auth_dir, "auth_flow": auth_flow, "on_authorized": on_authorized}
+        # The client's logging level, passed on to every upstream.
+        self.log_level: str | None = None
+        self._conns: dict[str, Upstream] = {}
+        self._connecting: dict[str, Upstream] = {}
+        self._locks = {name: threading.Lock() for name in config.servers}
+        # What each server declared last time (era, capabilities), kept
+        # across runs: the era spares a probe, the capabilities let mcpzip
+        # declare its own before anything is connected.
+        self.known = ServerCache(config.servers_cache_path, config.servers)
+        self.known.load()
+        self._eras: dict[str, str] = self.known.eras()
+        # Called with each new connection, on the connecting thread, before
+        # it is handed out (e.g. to renew resource subscriptions).
+        self.on_connect: list[Callable[[Upstream], None]] = []
+        # Servers whose connection must outlive idleness (a client waits for
+        # resource updates from them).
+        self._pinned: set[str] = set()
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._reaper: threading.Thread | None = None
+
+    def get(self, name: str, timeout: float = CONNECT_TIMEOUT) -> Upstream:
+        """The live connection to *name*, connecting (or reconnecting) if needed."""
+        server = self.config.servers.get(name)
+        if server is None:
+            raise UpstreamError(f"no server named {name!r} in the config")
+        conn = self._conns.get(name)
+        if conn is not None and conn.alive:
+            return conn
+        lock = self._locks[name]
+        if not lock.acquire(timeout=timeout):
+            raise UpstreamError(f"timed out waiting for {name} to start")
+        try:
+            if self._closed.is_set():
+                raise UpstreamError("mcpzip is shutting down")
+            conn = self._conns.get(name)
+            if conn is not None and conn.alive:
+                return conn
+            if conn is not None:
+                conn.close()  # reap what is left of the dead one
+            conn = Upstream(server, transports.create(server, **self.transport_options), self.handlers,
+                            self.client_capabilities)  # fmt: skip
+            conn.log_level = self.log_level
+            started = time.monotonic()
+            with self._lock:
+                # Visible to close() while it connects: a shutdown mid-start
+                # must still stop the process.  (Checked under the lock that
+                # close() takes, so no start slips in after it.)
+                if self._closed.is_set():
+                    raise UpstreamError("mcpzip is shutting down")
+                self._connecting[name] = conn
+            try:
+                conn.connect(timeout, self._eras.get(name))
+            except transports.TransportClosed as e:
+                raise UpstreamError(f"cannot start server {name}: {e}") from None
+            except UpstreamError as e:
+                raise UpstreamError(f"server {name} failed to start: {e}") from None
+            except Exception as e:  # RPCError from the handshake, or a timeout
+                raise UpstreamError(f"server {name} failed to start: {e}") from None
+            finally:
+                with self._lock:
+                    self._connecting.pop(name, None)
+            if self._closed.is_set():
+                conn.close()
+                raise UpstreamError("mcpzip is shutting down")
+            log.info("%s: connected (%s, %.0f ms)", name, conn.protocol_version, (time.monotonic() - started) * 1000)
+            if conn.era:
+                self._eras[name] = conn.era
+            self.known.record(name, conn.era, conn.protocol_version, conn.capabilities)
+            for callback in self.on_connect:
+                callback(conn)
+            with self._lock:
+                self._conns[name] = conn
+            conn.listen()
+            self._start_reaper()
+            return conn
+        finally:
+            lock.release()
+
+    def list_tools(self, name: str, timeout: float) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        return self._on_connection(name, timeout, lambda conn: conn.list_tools(max(0.001, deadline - time.monotonic())))
+
+    def call_tool(self, server: str, tool: str, arguments: dict, timeout: float | None,
+                  context: CallContext | None = None) -> dict:  # fmt: skip
+        connect_timeout = min(timeout, CONNECT_TIMEOUT) if timeout else CONNECT_TIMEOUT
+        return self._on_connection(server, connect_timeout, lambda conn: conn.call_tool(tool, arguments, timeout, context))
+
+    def _on_connection(self, name: str, connect_timeout: float, action: Callable[[Upstream], T]) -> T:
+        try:
+            return action(self.get(name, connect_timeout))
+        except NotSent:
+            # Closed under us (idle reaping, a crash between calls): the
+            # request never left, so one retry on a fresh connection is safe.
+            return action(self.get(name, connect_timeout))
+
+    def declared(self, name: str) -> dict | None:
+        """*name*'s capabilities: live when connected, else as remembered; None if never seen."""
+        conn = self._conns.get(name)
+        if conn is not None and conn.alive:
+            return conn.capabilities
+        return self.known.capabilities(name)
+
+    def era(self, name: str) -> str | None:
+        """The protocol era *name* speaks (or spoke last time), if known."""
+        return self._eras.get(name)
+
+    def pin(self, name: str, pinned: bool = True) -> None:
+        """Keep (or stop keeping) *name*'s connection open while idle."""
+        with self._lock:
+            (self._pinned.add if pinned else self._pinned.discard)(name)
+
+    def connections(self) -> list[Upstream]:
+        with self._lock:
+            return list(self._conns.values())
+
+    def set_client_capabilities(self, capabilities: dict) -> None:
+        """What the client can do, offered to upstreams from now on.
+
+        Modern upstreams read it from every request; a legacy upstream heard
+        it at its handshake and keeps what it heard until it reconnects.
+        """
+        # Changed in place: every connection shares this one dict, so even
+        # one being made right now sees the change.
+        self.client_capabilities.clear()
+        self.client_capabilities.update(capabilities)
+
+    def set_log_level(self, level: str) -> None:
+        """Pass the client's logging level on, now and to later connections."""
+        self.log_level = level
+        self._each_connection(lambda conn: conn.set_log_level(level))
+
+    def broadcast(self, method: str, params: dict | None = None) -> None:
+        """Send a notification to every connected legacy upstream."""
+
+        def notify(conn: Upstream) -> None:
+            if conn.era == protocol.LEGACY:
+                try:
+                    conn.notify(method, params)
+                except UpstreamError:
+                    pass
+
+        self._each_connection(notify)
+
+    def _each_connection(self, action: Callable[[Upstream], None]) -> None:
+        # Off the caller's thread: one slow upstream must not hold the client up.
+        for conn in self.connections():
+            t = threading.Thread(target=action, args=(conn,), name=f"mcpzip-{conn.name}-update")
+            t.daemon = True
+            t.start()
+
+    def close(self) -> None:
+        """Close every connection, all at once, and stop reaping."""
+        with self._lock:
+            self._closed.set()
+            conns = list(self._conns.values()) + list(self._connecting.values())
+            self._conns = {}
+        threads = [threading.Thread(target=c.close, name=f"mcpzip-close-{c.name}") for c in conns]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    # -- idle reaping -------------------------------------------------------------
+
+    def _start_reaper(self) -> None:
+        idle = self.config.idle_timeout_minutes * 60
+        if idle <= 0 or self._reaper is not None:
+            return
+        with self._lock:
+            if self._reaper is None:
+                self._reaper = threading.Thread(target=self._reap, args=(idle,), name="mcpzip-reaper")
+                self._reaper.daemon = True
+                self._reaper.start()
+
+    def _reap(self, idle: float) -> None:
+        interval = min(idle / 2, REAP_INTERVAL_MAX)
+        while not self._closed.wait(interval):
+            now = time.monotonic()
+            with self._lock:
+                stale = [c for c in self._conns.values()
+                         if c.in_flight == 0 and now - c.last_used > idle and c.name not in self._pinned]  # fmt: skip
+                for c in stale:
+                    del self._conns[c.name]
+            for c in stale:
+                log.info("%s: closing after %.0f idle minutes", c.name, idle / 60)
+                c.close()

@@ -1,0 +1,111 @@
+"""A remote upstream over the legacy HTTP+SSE transport (protocol 2024-11-05).
+
+The client opens one long GET event stream; the server's first event,
+``endpoint``, names the URL to POST messages to; every answer comes back on
+the stream.  The endpoint must be on the same origin as the stream.
+
+Threading contract: one thread reads the stream and delivers messages;
+``send`` may be called from any thread and returns once the server accepted
+the POST.
+"""
+
+from __future__ import annotations
+
+import threading
+from urllib.parse import urljoin, urlsplit
+
+from .. import auth
+from ...base import jsonrpc, log, web
+from .base import TransportClosed
+from .remote import STREAM_TIMEOUT, RemoteTransport
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    import requests
+
+    from ...base.config import ServerConfig
+    from .base import OnClose, OnMessage
+
+# How long the server may take to name its message endpoint.
+ENDPOINT_WAIT = 15.0
+
+
+class SseTransport(RemoteTransport):
+    def __init__(self, server: ServerConfig, auth_dir: str | None = None, auth_flow: str = auth.NEVER,
+                 on_authorized: Any = None) -> None:  # fmt: skip
+        super().__init__(server, auth_dir, auth_flow, on_authorized)
+        self._endpoint: str | None = None
+        self._endpoint_known = threading.Event()
+        self._stream: requests.Response | None = None
+        self._reader: threading.Thread | None = None
+        self._closing = False
+
+    def start(self, on_message: OnMessage, on_close: OnClose) -> None:
+        self._open(pool_size=8)
+        headers = {"Accept": "text/event-stream", **self.server.headers}
+        response = self._send_authorized("GET", self.url, headers, stream=True, timeout=STREAM_TIMEOUT)
+        kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if response.status_code != 200 or kind != "text/event-stream":
+            response.close()
+            raise TransportClosed(f"the server answered HTTP {response.status_code} to the event stream request")
+        self._stream = response
+        self._reader = threading.Thread(target=self._read, args=(response, on_message, on_close),
+                                        name=f"mcpzip-{self.name}-sse", daemon=True)  # fmt: skip
+        self._reader.start()
+        if not self._endpoint_known.wait(ENDPOINT_WAIT) or self._endpoint is None:
+            self.close()
+            raise TransportClosed(f"the server sent no endpoint event within {ENDPOINT_WAIT:.0f}s")
+
+    def _read(self, response: requests.Response, on_message: OnMessage, on_close: OnClose) -> None:
+        reason = "the event stream ended"
+        try:
+            for event in web.sse_events(response):
+                if event.event == "endpoint":
+                    self._set_endpoint(event.data.strip())
+                    continue
+                for item in self._event_messages(event):
+                    try:
+                        on_message(item)
+                    except Exception as e:  # a handler bug must not kill the reader
+                        log.error("%s: failed to handle a message: %r", self.name, e)
+        except Exception as e:
+            reason = f"the event stream broke ({web.describe_error(e)})"
+        finally:
+            response.close()
+            self._endpoint_known.set()
+        if not self._closing:
+            on_close(reason)
+
+    def _set_endpoint(self, value: str) -> None:
+        endpoint = urljoin(self.url, value)
+        a, b = urlsplit(endpoint), urlsplit(self.url)
+        if (a.scheme, a.netloc) != (b.scheme, b.netloc):
+            log.warning("%s: ignoring an endpoint on another origin (%s)", self.name, a.netloc)
+        else:
+            self._endpoint = endpoint
+        self._endpoint_known.set()
+
+    def send(self, message: dict) -> None:
+        endpoint = self._endpoint
+        if endpoint is None or self._closing:
+            raise TransportClosed("not connected")
+        headers = {"Content-Type": "application/json", **self.server.headers}
+        response = self._send_authorized("POST", endpoint, headers, data=jsonrpc.encode(message), timeout=web.SHORT_TIMEOUT)
+        status = response.status_code
+        response.close()
+        if status == 404:
+            raise TransportClosed("the server no longer knows this connection (HTTP 404)")
+        if status >= 400:
+            raise TransportClosed(f"the server refused the message (HTTP {status})")
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        web.abort(self._stream)
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(timeout=2.0)
+        if self._http is not None:
+            self._http.close()
