@@ -33,6 +33,8 @@ def test_defaults_and_settings():
     assert (c.search.model, c.search.default_limit) == ("gemini-2.0-flash", 5)
     assert (c.idle_timeout_minutes, c.call_timeout_seconds) == (5, 120)
     assert c.resources_and_prompts is True
+    assert c.max_message_bytes == 64 * 1024 * 1024
+    assert parse({"mcpServers": {"a": {"command": "x"}}, "max_message_bytes": 4096}).max_message_bytes == 4096
     assert parse({"mcpServers": {"a": {"command": "x"}}, "resources_and_prompts": False}).resources_and_prompts is False
     c = parse({"mcpServers": {"a": {"command": "x"}}, "search": {"model": "m", "default_limit": 9},
                "idle_timeout_minutes": 1, "call_timeout_seconds": 7, "gemini_api_key": "k-from-file"})
@@ -77,6 +79,8 @@ def test_variables_expand_from_the_environment():
         ({"mcpServers": {"a": {"command": "x", "env": {"K": ["v"]}}}}, 'server "a": env.K must be a string'),
         ({"mcpServers": {"a": {"command": "x"}}, "search": {"default_limit": 500}}, "search.default_limit must be between 1 and 50"),
         ({"mcpServers": {"a": {"command": "x"}}, "call_timeout_seconds": "soon"}, "call_timeout_seconds must be a non-negative number"),
+        ({"mcpServers": {"a": {"command": "x"}}, "max_message_bytes": 10}, "max_message_bytes must be at least 1024"),
+        ({"mcpServers": {"a": {"command": "x"}}, "max_message_bytes": 4096.5}, "max_message_bytes must be a whole number"),
         ({"mcpServers": {"a": {"command": "x"}}, "resources_and_prompts": 0}, "resources_and_prompts must be true or false"),
         ({"mcpServers": []}, "mcpServers must be an object"),
         ([], "the top level must be a JSON object"),

@@ -24,6 +24,8 @@ DEFAULT_LIMIT = 5
 MAX_LIMIT = 50
 DEFAULT_IDLE_MINUTES = 5.0
 DEFAULT_CALL_SECONDS = 120.0
+# The largest JSON-RPC message read from a client or an upstream (docs/configuration.md).
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 # Spellings other clients write for the same transport.
 TYPE_ALIASES = {
@@ -37,7 +39,7 @@ TYPE_ALIASES = {
 }
 
 TOP_KEYS = {"mcpServers", "gemini_api_key", "search", "idle_timeout_minutes", "call_timeout_seconds", "$schema",
-            "resources_and_prompts"}  # fmt: skip
+            "resources_and_prompts", "max_message_bytes"}  # fmt: skip
 SEARCH_KEYS = {"model", "default_limit"}
 SERVER_KEYS = {"type", "command", "args", "env", "cwd", "url", "headers", "disabled", "oauth"}
 # Server keys other clients write (Cline, Roo, VS Code, Gemini CLI, ...) that a
@@ -107,6 +109,8 @@ class Config:
     call_timeout_seconds: float = DEFAULT_CALL_SECONDS
     # Pass the upstreams' resources, prompts and completions through (docs/protocol.md).
     resources_and_prompts: bool = True
+    # Longer messages are refused, not buffered whole (docs/configuration.md).
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
 
     @property
     def directory(self) -> str:
@@ -201,6 +205,10 @@ def parse(data: Any, path: str, environ: dict[str, str]) -> Config:
     if not isinstance(resources_and_prompts, bool):
         raise ConfigError(f"{where}: resources_and_prompts must be true or false")
 
+    max_message_bytes = _number(data, "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES, where, integer=True)
+    if max_message_bytes < 1024:
+        raise ConfigError(f"{where}: max_message_bytes must be at least 1024")
+
     return Config(
         path=path,
         servers=servers,
@@ -210,6 +218,7 @@ def parse(data: Any, path: str, environ: dict[str, str]) -> Config:
         idle_timeout_minutes=_number(data, "idle_timeout_minutes", DEFAULT_IDLE_MINUTES, where),
         call_timeout_seconds=_number(data, "call_timeout_seconds", DEFAULT_CALL_SECONDS, where),
         resources_and_prompts=resources_and_prompts,
+        max_message_bytes=max_message_bytes,
     )
 
 
