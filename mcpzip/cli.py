@@ -80,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-check", action="store_true", help="do not start the servers to check them")
     p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                    help="how long each server may take to start and list its tools (default 30)")
+    p = sub.add_parser("pack", help="write mcpzip as one file (a zipapp) to copy anywhere",
+                       description="write mcpzip as one file (a zipapp): python3 mcpzip.pyz serve")
+    p.add_argument("--out", metavar="FILE", default="mcpzip.pyz", help="where to write it (default ./mcpzip.pyz)")
+    p.add_argument("--with-remote", action="store_true",
+                   help="also bundle requests and sseclient-py from this Python, for http/sse servers and OAuth")
     p = command("doctor", "check the config, file modes and every server; exit 1 if anything is broken")
     p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                    help="how long each server may take to start and list its tools (default 30)")
@@ -311,6 +316,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_pack(args: argparse.Namespace) -> int:
+    from .commands.pack import run
+
+    return run(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": lambda args: serve(args.config),
     "list": cmd_list,
@@ -322,4 +333,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "migrate": cmd_migrate,
     "init": cmd_init,
     "doctor": cmd_doctor,
+    "pack": cmd_pack,
 }

@@ -91,9 +91,10 @@ def wait_gone(pid: int, timeout: float) -> bool:
 class Mcpzip:
     """``python mcpzip.py serve`` as a child, spoken to over its pipes."""
 
-    def __init__(self, config: Path, env: dict | None = None, args: tuple[str, ...] = ()) -> None:
+    def __init__(self, config: Path, env: dict | None = None, args: tuple[str, ...] = (),
+                 command: tuple[str, ...] = (PYTHON, ENTRY)) -> None:  # fmt: skip
         self.proc = subprocess.Popen(
-            [PYTHON, ENTRY, "serve", "--config", str(config), *args],
+            [*command, "serve", "--config", str(config), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -220,8 +221,9 @@ def mcpzip():
     """Start mcpzip processes; each is stopped at the end of the test."""
     started: list[Mcpzip] = []
 
-    def start(config: Path, env: dict | None = None, args: tuple[str, ...] = ()) -> Mcpzip:
-        proc = Mcpzip(config, env, args)
+    def start(config: Path, env: dict | None = None, args: tuple[str, ...] = (),
+              command: tuple[str, ...] = (PYTHON, ENTRY)) -> Mcpzip:  # fmt: skip
+        proc = Mcpzip(config, env, args, command)
         started.append(proc)
         return proc
 
