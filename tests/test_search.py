@@ -11,7 +11,7 @@ import pytest
 
 from conftest import PYTHON, ROOT, write_config
 from mcpzip.knowledge.catalog import Catalog, Tool
-from mcpzip.knowledge.search import Index, Searcher, normalise, stem, tokenize
+from mcpzip.knowledge.search import Index, Searcher, normalise, stem
 
 DATA = ROOT / "benchmarks" / "data"
 
@@ -42,15 +42,16 @@ def real_index(real: list[Tool]) -> Index:
 # -- words ----------------------------------------------------------------------
 
 
-def test_tokenize_splits_identifiers_of_every_style_and_folds_case():
-    assert tokenize("listPullRequests") == ["list", "pull", "requests"]
-    assert tokenize("get_file-contents") == ["get", "file", "contents"]
-    assert tokenize("API-post-search") == ["api", "post", "search"]
-    assert tokenize("HTTPServer v2.api") == ["http", "server", "v2", "api"]
-    assert tokenize("read_text_file2024") == ["read", "text", "file", "2024"]
-    assert tokenize("ec2_instances") == ["ec2", "ec", "instances"]  # short letters+digits: whole and parts
-    assert tokenize("Send The EMAIL") == ["send", "email"]  # stopwords go, case folds
-    assert "k8s" in tokenize("k8s get pods")  # a short mixed word stays whole
+def test_query_words_split_identifiers_of_every_style_and_fold_case():
+    # normalise() gives a query's words, de-duplicated and sorted.
+    assert normalise("get_file-contents") == "contents file get"
+    assert normalise("API-post-search") == "api post search"
+    assert normalise("HTTPServer v2.api") == "api http server v2"
+    assert normalise("read_text_file2024") == "2024 file read text"
+    assert normalise("ec2_instances") == "ec ec2 instances"  # short letters+digits: whole and parts
+    assert normalise("Send The EMAIL") == "email send"  # stopwords go, case folds
+    assert "k8s" in normalise("k8s get pods").split()  # a short mixed word stays whole
+    assert normalise("listPullRequests") == "list pullrequest"  # camelCase split, then the phrase joined
 
 
 def test_stemming_makes_the_forms_of_a_word_meet():

@@ -404,10 +404,10 @@ class Aggregator:
             result = self._ask(name, capability, method, params, self.call_timeout, context)
         except RPCError as e:
             if modern and e.code == LEGACY_RESOURCE_NOT_FOUND:
-                raise RPCError(jsonrpc.INVALID_PARAMS, e.message, e.data) from None
+                raise RPCError(jsonrpc.INVALID_PARAMS, e.message, e.data) from e
             raise
         except UpstreamError as e:
-            raise RPCError(jsonrpc.INTERNAL_ERROR, log.redact(f"{name}: {e}")) from None
+            raise RPCError(jsonrpc.INTERNAL_ERROR, log.redact(f"{name}: {e}")) from e
         if result is not _NOT_OFFERED and not isinstance(result, dict):
             raise RPCError(jsonrpc.INTERNAL_ERROR, f"{name}: {method} answered with something other than an object")
         return result
@@ -521,8 +521,8 @@ class Aggregator:
             server, cursor = data["s"], data.get("c")
             if data["k"] != kind.key or server not in self._order or not isinstance(cursor, (str, type(None))):
                 raise ValueError
-        except (AttributeError, ValueError, KeyError, TypeError, UnicodeError):
-            raise RPCError(jsonrpc.INVALID_PARAMS, "Invalid params: unknown cursor") from None
+        except (AttributeError, ValueError, KeyError, TypeError, UnicodeError) as e:
+            raise RPCError(jsonrpc.INVALID_PARAMS, "Invalid params: unknown cursor") from e
         return server, cursor
 
 

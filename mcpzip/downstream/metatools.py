@@ -71,7 +71,14 @@ EXECUTE_TOOL = {
     },
 }
 TOOLS = [SEARCH_TOOLS, DESCRIBE_TOOL, EXECUTE_TOOL]
-NAMES = frozenset(t["name"] for t in TOOLS)
+
+
+class UnknownMetaTool(LookupError):
+    """A ``tools/call`` for a name that is none of the three meta-tools."""
+
+
+class ToolUnavailable(Exception):
+    """A tool name the model gave that cannot be served; the message says what to do instead."""
 
 
 def text_result(text: str, is_error: bool = False) -> dict:
@@ -185,7 +192,7 @@ class MetaTools:
                 if self._ranking is None:
                     ranking: Any = searcher
                     if self.config.gemini_api_key:
-                        from ..knowledge.llm import Gemini, LlmSearcher
+                        from ..knowledge.llm import Gemini, LlmSearcher  # lazily: only with a key
 
                         gemini = Gemini(self.config.gemini_api_key, self.config.search.model)
                         ranking = LlmSearcher(searcher, gemini, search_line)
@@ -235,7 +242,7 @@ class MetaTools:
             return self.describe_tool(arguments)
         if name == "execute_tool":
             return self.execute_tool(arguments, context)
-        raise KeyError(name)
+        raise UnknownMetaTool(name)
 
     # -- search_tools -------------------------------------------------------
 
@@ -274,14 +281,13 @@ class MetaTools:
         name = args.get("name")
         if not isinstance(name, str) or not name:
             return error_result("name is required, e.g. describe_tool {\"name\": \"slack__send_message\"}")
-        found = self._find(name)
-        if isinstance(found, dict):
-            return found
-        import json  # for indent; json's import is paid here, not at start-up
-
+        try:
+            found = self._find(name)
+        except ToolUnavailable as e:
+            return error_result(str(e))
         definition = dict(found.definition)
         definition["name"] = found.prefixed
-        return text_result(json.dumps(definition, indent=2, ensure_ascii=False))
+        return text_result(jsontext.dumps(definition, indent=2, separators=(",", ": ")))
 
     # -- execute_tool -------------------------------------------------------
 
@@ -306,9 +312,10 @@ class MetaTools:
 
         if name in ("proxy_status", "proxy_refresh"):
             return self._admin(name)
-        found = self._find(name)
-        if isinstance(found, dict):
-            return found
+        try:
+            found = self._find(name)
+        except ToolUnavailable as e:
+            return error_result(str(e))
         missing = _missing_required(found.definition.get("inputSchema"), arguments)
         if missing:
             return error_result(
@@ -360,9 +367,7 @@ class MetaTools:
         status: dict = {"tool_count": sum(counts.values()), "server_names": sorted(n for n in counts if counts[n])}
         if name == "proxy_refresh":
             status = {"status": "refreshed", "tool_count": status["tool_count"]}
-        import json
-
-        return text_result(json.dumps(status))
+        return text_result(jsontext.dumps(status, separators=(", ", ": ")))
 
     # -- shared -------------------------------------------------------------
 
@@ -371,8 +376,8 @@ class MetaTools:
         if not self.catalog.wait_for(servers, FIRST_LISTING_WAIT):
             log.info("answering before every server has been listed")
 
-    def _find(self, name: str) -> Tool | dict:
-        """The tool called *name*, or an error result that suggests names."""
+    def _find(self, name: str) -> Tool:
+        """The tool called *name*; raises ToolUnavailable with a message that suggests names."""
         parts = split_name(name)
         if parts is not None and parts[0] in self.catalog.servers:
             if self.catalog.state(parts[0]) == PENDING:
@@ -383,12 +388,12 @@ class MetaTools:
         if parts is not None and parts[0] in self.catalog.servers and not self.catalog.server_tools(parts[0]):
             reason = self.catalog.error(parts[0])
             if reason:
-                return error_result(f"server {parts[0]!r} is unavailable ({reason}); try again later")
+                raise ToolUnavailable(f"server {parts[0]!r} is unavailable ({reason}); try again later")
         hint = self._suggest(name)
-        return error_result(f"unknown tool {name!r}. {hint}")
+        raise ToolUnavailable(f"unknown tool {name!r}. {hint}")
 
     def _suggest(self, name: str) -> str:
-        import difflib
+        import difflib  # lazily: only a mistyped name needs it, and it costs start-up time
 
         names = [t.prefixed for t in self.catalog.tools()]
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)

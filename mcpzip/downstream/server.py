@@ -20,6 +20,7 @@ from .. import __version__
 from ..base import jsonrpc, log, protocol
 from .aggregate import Aggregator
 from ..base.jsonrpc import RPCError
+from .metatools import TOOLS, MetaTools, UnknownMetaTool
 from .relay import LOG_LEVELS, Relay
 from ..upstream.session import CallContext, Cancelled
 
@@ -27,7 +28,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO, Any, Callable
 
-    from .metatools import MetaTools
     from ..upstream.session import Upstream
 
 SERVER_INFO = {"name": "mcpzip", "version": __version__}
@@ -277,7 +277,7 @@ class Server:
         if method == "server/discover":
             return self._discover()
         if method == "tools/list":
-            result: dict = {"tools": _tool_definitions()}
+            result: dict = {"tools": TOOLS}
             if request.version is not None:
                 result.update(ttlMs=TOOLS_TTL_MS, cacheScope="public")
             return result
@@ -343,10 +343,10 @@ class Server:
             context.ask = lambda method, params: self.relay.request_input(method, params, context.cancellation)
         try:
             return self.metatools.call(name, arguments, context)
-        except KeyError:
+        except UnknownMetaTool as e:
             raise RPCError(
                 jsonrpc.INVALID_PARAMS, f"Unknown tool: {name} (this server has search_tools, describe_tool, execute_tool)"
-            ) from None
+            ) from e
 
     # -- shutting down ------------------------------------------------------------
 
@@ -379,11 +379,5 @@ def _check_modern(meta: dict, version: Any) -> RPCError | None:
             jsonrpc.INVALID_PARAMS, f"Invalid params: {protocol.META_LOG_LEVEL} must be one of {', '.join(LOG_LEVELS)}"
         )
     return None
-
-
-def _tool_definitions() -> list[dict]:
-    from .metatools import TOOLS
-
-    return TOOLS
 
 

@@ -120,11 +120,6 @@ def _content(word: str) -> bool:
 _SKIP = STOPWORDS | frozenset("abcdefghijklmnopqrstuvwxyz")
 
 
-def tokenize(text: str) -> list[str]:
-    """Lower-case words of *text*, identifiers split on ``_ - .`` and camelCase, stopwords and single letters dropped."""
-    return [w for w in _words(text) if _content(w)]
-
-
 _stems: dict[str, str] = {}
 
 

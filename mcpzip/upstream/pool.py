@@ -92,11 +92,9 @@ class Pool:
             try:
                 conn.connect(timeout, self._eras.get(name))
             except transports.TransportClosed as e:
-                raise UpstreamError(f"cannot start server {name}: {e}") from None
-            except UpstreamError as e:
-                raise UpstreamError(f"server {name} failed to start: {e}") from None
-            except Exception as e:  # RPCError from the handshake, or a timeout
-                raise UpstreamError(f"server {name} failed to start: {e}") from None
+                raise UpstreamError(f"cannot start server {name}: {e}") from e
+            except Exception as e:  # UpstreamError, an RPCError from the handshake, or a timeout
+                raise UpstreamError(f"server {name} failed to start: {e}") from e
             finally:
                 with self._lock:
                     self._connecting.pop(name, None)

@@ -145,7 +145,6 @@ class Upstream:
         self.protocol_version: str | None = None
         self.server_info: dict = {}
         self.capabilities: dict = {}
-        self.instructions: str | None = None
         self.log_level: str | None = None  # the client's, passed on
         self.last_used = time.monotonic()
         self.closed_reason: str | None = None
@@ -178,9 +177,9 @@ class Upstream:
                     # locked the server modern; it then refuses the handshake.
                     if e.code != jsonrpc.UNSUPPORTED_PROTOCOL_VERSION or not self._discover(left()):
                         raise
-        except CallTimeout:
+        except CallTimeout as e:
             self.close()
-            raise CallTimeout(f"timed out after {timeout:g}s") from None
+            raise CallTimeout(f"timed out after {timeout:g}s") from e
         except BaseException:
             self.close()
             raise
@@ -195,13 +194,13 @@ class Upstream:
             if e.code in MODERN_REFUSALS:
                 # A modern server that cannot serve us as we are (a capability
                 # it requires, a header it disputes): falling back would not help.
-                raise UpstreamError(f"the server refused mcpzip's request: {e.message}") from None
+                raise UpstreamError(f"the server refused mcpzip's request: {e.message}") from e
             if e.code == jsonrpc.UNSUPPORTED_PROTOCOL_VERSION and isinstance(supported, list):
                 if not any(v in protocol.LEGACY_VERSIONS for v in supported):
                     raise UpstreamError(
                         f"the server speaks only protocol versions {', '.join(map(str, supported))}; "
                         f"mcpzip speaks {', '.join(protocol.SUPPORTED_VERSIONS)}"
-                    ) from None
+                    ) from e
             log.debug("%s: server/discover refused (%s); using initialize", self.name, e.code)
             return False
         except CallTimeout:
@@ -215,7 +214,6 @@ class Upstream:
             return False
         self.era, self.protocol_version = protocol.MODERN, mutual[-1]
         self.capabilities = result.get("capabilities") or {}
-        self.instructions = result.get("instructions")
         self.server_info = protocol.meta_of(result).get(protocol.META_SERVER_INFO) or {}
         log.debug("%s: modern era (%s)", self.name, self.protocol_version)
         return True
@@ -234,7 +232,6 @@ class Upstream:
         self.protocol_version = version
         self.capabilities = result.get("capabilities") or {}
         self.server_info = result.get("serverInfo") or {}
-        self.instructions = result.get("instructions")
         self.notify("notifications/initialized")
         log.debug("%s: legacy era (%s)", self.name, version)
         if self.log_level:
@@ -293,7 +290,7 @@ class Upstream:
         except TransportClosed as e:
             with self._lock:
                 self._pending.pop(request_id, None)
-            raise NotSent(str(e) or "the connection is closed") from None
+            raise NotSent(str(e) or "the connection is closed") from e
         if context is not None:
             context.cancellation.on_cancel(lambda _reason: pending.event.set())
         try:
@@ -352,7 +349,7 @@ class Upstream:
         try:
             self.transport.send(jsonrpc.notification(method, params))
         except TransportClosed as e:
-            raise UpstreamError(str(e) or "the connection is closed") from None
+            raise UpstreamError(str(e) or "the connection is closed") from e
 
     def _modern_meta(self) -> dict:
         meta = {

@@ -15,7 +15,7 @@ import secrets
 import string
 import sys
 import threading
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from ...base import log, web
 from .base import AuthError
@@ -166,8 +166,6 @@ def token_request(http: requests.Session, server_name: str, endpoint: str, form:
     method = client.get("auth_method") or "none"
     secret = client.get("client_secret")
     if method == "client_secret_basic" and secret:
-        from urllib.parse import quote
-
         pair = f"{quote(client['client_id'], safe='')}:{quote(secret, safe='')}"
         headers["Authorization"] = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
     elif method == "client_secret_post" and secret:
@@ -188,7 +186,7 @@ def token_request(http: requests.Session, server_name: str, endpoint: str, form:
 
 def _post(http: requests.Session, server_name: str, endpoint: str, what: str, **kwargs: Any) -> tuple[int, Any]:
     """POST to an authorization-server endpoint: (status, decoded JSON or None)."""
-    import requests
+    import requests  # lazily: a third-party package, loaded only by a sign-in or refresh
 
     try:
         response = http.post(endpoint, timeout=web.SHORT_TIMEOUT, allow_redirects=False, **kwargs)
@@ -210,7 +208,7 @@ def open_browser(url: str, server_name: str) -> None:
           file=sys.stderr, flush=True)  # fmt: skip
 
     def run() -> None:
-        import webbrowser
+        import webbrowser  # lazily: it loads subprocess and shlex, needed only to sign in
 
         try:
             if not webbrowser.open(url):

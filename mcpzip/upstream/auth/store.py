@@ -206,12 +206,6 @@ class Store:
     def save_registration(self, issuer: str, registration: dict) -> None:
         self._write(self.registration_path(issuer), dict(registration, issuer=issuer))
 
-    def delete_registration(self, issuer: str) -> None:
-        try:
-            os.unlink(self.registration_path(issuer))
-        except FileNotFoundError:
-            pass
-
     # -- locks -------------------------------------------------------------------
 
     @contextmanager
