@@ -139,7 +139,7 @@ def large_catalog_config(directory: Path) -> tuple[Path, dict]:
     once and the cache is what mcpzip serves — as when every upstream is
     offline.  The cache is written through mcpzip's own Catalog.
     """
-    from mcpzip import config as config_module
+    from mcpzip.base import config as config_module
     from mcpzip.knowledge.catalog import Catalog
     from mcpzip.knowledge.servercache import ServerCache
 
