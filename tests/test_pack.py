@@ -52,10 +52,11 @@ def test_version_and_help_from_the_archive(tmp_path):
 def test_packing_from_the_archive_itself(tmp_path):
     # A user with only the pyz can make another one (e.g. after editing nothing but config).
     archive = pack(tmp_path / "first")
+    renamed = archive.rename(tmp_path / "first" / "tool")  # not named .pyz
     again = tmp_path / "second.pyz"
-    r = subprocess.run([*ISOLATED, str(archive), "pack", "--out", str(again)], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([*ISOLATED, str(renamed), "pack", "--out", str(again)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert sorted(zipfile.ZipFile(again).namelist()) == sorted(zipfile.ZipFile(archive).namelist())
+    assert sorted(zipfile.ZipFile(again).namelist()) == sorted(zipfile.ZipFile(renamed).namelist())
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mcp") is None, reason="the MCP SDK (Python >= 3.10) serves the HTTP peer")

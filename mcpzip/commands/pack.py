@@ -67,10 +67,13 @@ def _copy_package(staging: str) -> None:
                     path = os.path.join(folder, name)
                     _copy(path, os.path.join(staging, "mcpzip", os.path.relpath(path, source)))
         return
-    archive, _, inner = source.partition(".pyz" + os.sep)
-    with zipfile.ZipFile(archive + ".pyz") as z:
+    # Running from a zip: its importer knows the archive, whatever it is called.
+    archive = getattr(mcpzip.__loader__, "archive", None)
+    if archive is None:
+        raise CommandError(f"cannot find mcpzip's source files to pack (at {source})")
+    with zipfile.ZipFile(archive) as z:
         for member in z.namelist():
-            if member.startswith(inner.replace(os.sep, "/") + "/") and member.endswith(".py"):
+            if member.startswith("mcpzip/") and member.endswith(".py"):
                 z.extract(member, staging)
 
 
