@@ -4,6 +4,7 @@
     python benchmarks/search_bench.py              # dev set + scale (500 / 5,000 / 50,000 tools)
     python benchmarks/search_bench.py --no-scale   # quality only
     python benchmarks/search_bench.py --misses     # also list the queries mcpzip misses
+    python benchmarks/search_bench.py --sealed     # also the untouched set (never list its misses)
 
 Quality: Recall@1, Recall@5 and MRR@10 on labelled queries (a query counts as
 answered when any of its expected tools is found), for mcpzip's ranker and two
@@ -254,8 +255,12 @@ def main() -> None:
     parser.add_argument("--queries", default=os.path.join(DATA, "search-dev.jsonl"))
     parser.add_argument(
         "--extra",
-        default=",".join(os.path.join(DATA, f) for f in ("search-extra.jsonl", "search-fresh.jsonl")),
+        default=",".join(os.path.join(DATA, f) for f in ("search-extra.jsonl", "search-fresh.jsonl", "search-styles-tune.jsonl")),
         help="more query sets, comma-separated ('' for none)",
+    )
+    parser.add_argument(
+        "--sealed", action="store_true",
+        help="also the untouched set (search-styles-sealed.jsonl), kept out of tuning: measure it, never tune on its misses",
     )
     parser.add_argument("--split", choices=["all", "even", "odd"], default="all", help="use part of the dev set")
     parser.add_argument("--misses", action="store_true", help="list the queries mcpzip does not rank first")
@@ -272,6 +277,8 @@ def main() -> None:
     quality(tools, queries, f"Dev set ({os.path.basename(args.queries)}, {args.split})", args.misses)
     for path in filter(None, args.extra.split(",")):
         quality(tools, load_queries(path), f"Paraphrases ({os.path.basename(path)})", args.misses)
+    if args.sealed:
+        quality(tools, load_queries(os.path.join(DATA, "search-styles-sealed.jsonl")), "Untouched (search-styles-sealed.jsonl)", False)
     if not args.no_scale:
         scale(tools, load_queries(args.queries), [int(s) for s in args.sizes.split(",")])
         import_time()
