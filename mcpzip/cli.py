@@ -203,7 +203,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name in catalog.servers:
             server_tools = catalog.server_tools(name)
             error = catalog.error(name)
-            state = f"{len(server_tools)} tools"
+            state = f"{len(server_tools)} tool{'s' if len(server_tools) != 1 else ''}"
             if error:
                 broken += 1
                 state += f"; could not list: {error}" if catalog.state(name) != FAILED else f" — error: {error}"
@@ -260,14 +260,22 @@ def cmd_call(args: argparse.Namespace) -> int:
 
 
 def _print_result(result: dict) -> int:
-    """Print a CallToolResult for a person; exit 1 when it is an error."""
+    """Print a CallToolResult for a person; exit 1 when it is an error.
+
+    mcpzip's own errors (the meta-tools' ``Error: …``) are printed as every
+    command's errors are, ``mcpzip: error: …``; any other error text is the
+    tool's own and is printed as the tool wrote it.
+    """
     import json
 
     stream = sys.stderr if result.get("isError") else sys.stdout
     for item in result.get("content") or []:
         kind = item.get("type") if isinstance(item, dict) else None
         if kind == "text":
-            print(item.get("text", ""), file=stream)
+            text = item.get("text", "")
+            if result.get("isError") and text.startswith("Error: "):
+                text = "mcpzip: error: " + text[len("Error: "):]
+            print(text, file=stream)
         elif kind in ("image", "audio"):
             data = item.get("data", "")
             size = len(data) * 3 // 4 - data[-2:].count("=")  # decoded size, without decoding

@@ -76,6 +76,24 @@ def test_failures_exit_1_with_a_message(config):
     assert r.returncode == 1 and "Did you mean: fx__echo" in r.stderr
 
 
+def test_errors_of_describe_and_call_start_like_every_commands(config):
+    # docs/cli.md: errors are one sentence on stderr starting "mcpzip: error:".
+    r = run_cli("describe", "fx__ech", "--config", config)
+    assert r.returncode == 1 and r.stderr.startswith("mcpzip: error: unknown tool 'fx__ech'. Did you mean: fx__echo")
+    r = run_cli("call", "fx__add", '{"a": 1}', "--config", config)
+    assert r.stderr == "mcpzip: error: missing required argument for fx__add: b (number). Call describe_tool for the full schema.\n"
+    r = run_cli("call", "fx__fail", "--config", config)
+    assert r.stderr == "it went wrong\n"  # the tool's own error, as the tool wrote it
+
+
+def test_one_tool_is_one_tool(tmp_path):
+    config = str(write_config(tmp_path, {"fx": fixture_server("fixture", "--only", "echo")}))
+    r = run_cli("list", "--config", config)
+    assert r.stdout.startswith("fx (stdio, 1 tool)\n"), r.stdout
+    r = run_cli("search", "zebra", "crossing", "--config", config)
+    assert "Servers: fx (1 tool)." in r.stdout, r.stdout
+
+
 def test_log_levels(config):
     quiet = run_cli("call", "fx__echo", '{"text": "x"}', "--config", config)
     assert quiet.stderr == ""

@@ -204,7 +204,7 @@ def _server_line(report: Report, server: ServerConfig, p: Probe, width: int, tim
                  auth_dir: str, now: float) -> None:  # fmt: skip
     auth, needs_login = auth_state(server, auth_dir, now)
     era = f"{p.era} {p.protocol_version}" if p.era and p.protocol_version else "-"
-    tools = f"{p.tools} tools" if p.tools is not None else "-"
+    tools = f"{p.tools} tool{'s' if p.tools != 1 else ''}" if p.tools is not None else "-"
     started = f"started in {p.start_seconds:.2f} s" if p.start_seconds is not None else ""
     detail = None
     if p.ok:

@@ -269,7 +269,7 @@ class MetaTools:
             return "No servers are configured."
         parts = []
         for name in sorted(counts):
-            part = f"{name} ({counts[name]} tools)"
+            part = f"{name} ({counts[name]} tool{'s' if counts[name] != 1 else ''})"
             if not counts[name] and self.catalog.error(name):
                 part = f"{name} (unavailable)"
             parts.append(part)

@@ -8,6 +8,7 @@ received so tests can look.  Options:
   --name NAME          serverInfo name (default "fixture")
   --page-size N        split tools/list (and resources/list) into pages of N (nextCursor)
   --extra-tools N      add N generated tools named tool_0 ... tool_{N-1}
+  --only NAMES         list only these tools (comma-separated)
   --banner             print a non-JSON line on stdout before anything else
   --start-delay SEC    sleep before reading stdin (a slow starter)
   --record PATH        append every received message as a JSON line to PATH
@@ -196,7 +197,10 @@ def all_tools() -> list[dict]:
     ]
     if options.resources is not None:
         extra += RESOURCE_TOOLS
-    return TOOLS + extra + grown
+    tools = TOOLS + extra + grown
+    if options.only:
+        tools = [t for t in tools if t["name"] in options.only.split(",")]
+    return tools
 
 
 # -- resources, prompts and completions (--resources) ------------------------
@@ -338,6 +342,7 @@ def main() -> None:
     parser.add_argument("--name", default="fixture")
     parser.add_argument("--page-size", type=int, default=0)
     parser.add_argument("--extra-tools", type=int, default=0)
+    parser.add_argument("--only")
     parser.add_argument("--banner", action="store_true")
     parser.add_argument("--start-delay", type=float, default=0)
     parser.add_argument("--record")
