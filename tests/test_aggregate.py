@@ -165,6 +165,22 @@ def test_first_server_in_config_order_wins_a_uri_and_the_clash_is_logged_once(tm
     assert "resource fixture://shared/0 is offered by zeta and alpha; zeta's is used" in clashes[0]
 
 
+def test_a_list_a_server_does_not_know_is_a_debug_line_once(tmp_path, mcpzip):
+    # sqlite declares resources but answers resources/templates/list with -32601.
+    record = tmp_path / "received.jsonl"
+    servers = {"sq": resources_fixture("sq", 1, "--no-templates", "--record", str(record))}
+    proc = mcpzip(write_config(tmp_path, servers), env=clean_env(MCPZIP_LOG="debug"))
+    proc.initialize()
+    for _ in range(3):
+        assert proc.result("resources/templates/list") == {"resourceTemplates": []}
+    assert proc.result("resources/read", {"uri": "fixture://sq/about"})["contents"][0]["text"] == "fixture://sq/about from sq"
+    assert proc.close() == 0
+    assert "warning" not in proc.stderr, proc.stderr
+    assert proc.stderr.count("sq: does not support resources/templates/list; not asked again") == 1, proc.stderr
+    asked = [json.loads(line)["method"] for line in record.read_text().splitlines()]
+    assert asked.count("resources/templates/list") == 1
+
+
 def test_modern_results_carry_cache_fields_and_the_modern_not_found_code(tmp_path, mcpzip):
     proc = mcpzip(write_config(tmp_path, {"docs": DOCS, "fx": resources_fixture("fx")}))
     for method in ("resources/list", "resources/templates/list", "prompts/list"):

@@ -112,6 +112,10 @@ class Aggregator:
         self._clashes: set[tuple[str, str, str]] = set()
         self._failed: dict[tuple[str, str], float] = {}  # (list key, server) -> when its listing failed
         self._subscriptions: dict[str, str] = {}  # uri -> the server it was subscribed on
+        # (server, method) of lists a server refused as unknown although it
+        # declares the capability (sqlite: resources without templates):
+        # not asked again, so the refusal is logged once.
+        self._unsupported: set[tuple[str, str]] = set()
         if self.enabled:
             pool.on_connect.append(self._connected)
 
@@ -246,7 +250,7 @@ class Aggregator:
         try:
             while True:
                 params = {"cursor": cursor} if cursor else {}
-                result = self._ask(name, kind.capability, kind.method, params, max(0.001, deadline - time.monotonic()))
+                result = self._ask_list(name, kind, params, deadline)
                 if result is _NOT_OFFERED:
                     walk.offered = False
                     return
@@ -269,6 +273,21 @@ class Aggregator:
             log.warning("%s: %s failed: %s", name, kind.method, e)
         finally:
             walk.done = True
+
+    def _ask_list(self, name: str, kind: _Kind, params: dict, deadline: float) -> Any:
+        """One page of *name*'s list, or ``_NOT_OFFERED`` when it does not know the method."""
+        with self._lock:
+            if (name, kind.method) in self._unsupported:
+                return _NOT_OFFERED
+        try:
+            return self._ask(name, kind.capability, kind.method, params, max(0.001, deadline - time.monotonic()))
+        except RPCError as e:
+            if e.code != jsonrpc.METHOD_NOT_FOUND:
+                raise
+        with self._lock:
+            self._unsupported.add((name, kind.method))
+        log.debug("%s: does not support %s; not asked again", name, kind.method)
+        return _NOT_OFFERED
 
     def _admit(self, kind: _Kind, server: str, items: list[dict]) -> list[dict]:
         """The items of *server*'s page as the client sees them."""

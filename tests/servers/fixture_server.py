@@ -17,6 +17,7 @@ received so tests can look.  Options:
                        "greet", completions, and the tools touch (send resources/updated)
                        and change (add a resource, send the list_changed notifications)
   --shared-resources   name the N items fixture://shared/I (the same in every copy)
+  --no-templates       with --resources: answer resources/templates/list with -32601, as sqlite does
   --broken-lists HOW   with --resources: answer every resource/prompt list with an error
                        (HOW = error) or never (HOW = silent)
 """
@@ -253,6 +254,8 @@ def handle_resources(request: dict) -> dict | None:
         raise LookupError("lists are broken on purpose")
     if method == "resources/list":
         return page_of(all_resources(), "resources", request)
+    if method == "resources/templates/list" and options.no_templates:
+        return None
     if method == "resources/templates/list":
         template = {"uriTemplate": f"fixture://{options.name}/notes/{{topic}}", "name": "notes"}
         return {"resourceTemplates": [template]}
@@ -348,6 +351,7 @@ def main() -> None:
     parser.add_argument("--record")
     parser.add_argument("--resources", type=int, default=None)
     parser.add_argument("--shared-resources", action="store_true")
+    parser.add_argument("--no-templates", action="store_true")
     parser.add_argument("--broken-lists", choices=["error", "silent"])
     options = parser.parse_args()
     if options.banner:
