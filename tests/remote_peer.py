@@ -20,6 +20,7 @@ class Peer:
     """``tests/servers/http_server.py`` running until :meth:`stop`."""
 
     def __init__(self, *args: str) -> None:
+        self.args = args
         self.proc = subprocess.Popen([PYTHON, HTTP_SERVER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.stderr_lines: list[str] = []
         ready: queue.Queue = queue.Queue()
@@ -61,6 +62,11 @@ class Peer:
 
     def expire_tokens(self) -> None:
         self.post("/test/expire")
+
+    def restarted(self) -> Peer:
+        """Stop this server and start the same one on the same port: every session it knew is gone."""
+        self.stop()
+        return Peer(*self.args, "--port", str(self.port))
 
     def stop(self) -> None:
         if self.proc.poll() is None:

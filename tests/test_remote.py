@@ -154,6 +154,43 @@ def test_lost_session_is_initialized_again(tmp_path, mcpzip, peer):
     assert proc.close() == 0
 
 
+@pytest.mark.parametrize("answer", ["404", "400"])
+def test_restarted_server_gets_a_new_session(tmp_path, mcpzip, peer, answer):
+    # A restarted server knows no session: the Python SDK says 404, the
+    # TypeScript SDK 400 "No valid session ID provided".  Either way the
+    # next call starts a new session and succeeds.
+    args = ("--legacy-only", "--session-400") if answer == "400" else ("--legacy-only",)
+    server = peer(*args)
+    config = write_config(tmp_path, {"remote": {"type": "http", "url": server.url("/mcp")}})
+    proc = mcpzip(config, clean_env(MCPZIP_LOG="info"))
+    proc.initialize()
+    assert proc.execute("remote__echo", {"text": "before"})["content"][0]["text"] == "before"
+    server = server.restarted()
+    try:
+        assert proc.execute("remote__echo", {"text": "after"})["content"][0]["text"] == "after"
+        assert proc.execute("remote__echo", {"text": "again"})["content"][0]["text"] == "again"
+        assert f"remote: the server no longer knows this session (HTTP {answer})" in proc.stderr
+        assert server.stderr.count("Created new transport with session ID") == 1
+    finally:
+        server.stop()
+    assert proc.close() == 0
+
+
+def test_restarted_sse_server_is_connected_again(tmp_path, mcpzip, peer):
+    server = peer("--transport", "sse")
+    config = write_config(tmp_path, {"remote": {"type": "sse", "url": server.url("/sse")}})
+    proc = mcpzip(config, clean_env(MCPZIP_LOG="info"))
+    proc.initialize()
+    assert proc.execute("remote__echo", {"text": "before"})["content"][0]["text"] == "before"
+    server = server.restarted()
+    try:
+        _wait_for(lambda: "remote: connection lost" in proc.stderr, proc)
+        assert proc.execute("remote__echo", {"text": "after"})["content"][0]["text"] == "after"
+    finally:
+        server.stop()
+    assert proc.close() == 0
+
+
 def _server_everything() -> list[str] | None:
     """How to start Node's @modelcontextprotocol/server-everything, if it is installed here."""
     import os
@@ -167,28 +204,45 @@ def _server_everything() -> list[str] | None:
     return [found] if found else None
 
 
-def test_node_server_everything_over_streamable_http(tmp_path, mcpzip):
+def _start_everything(command: list[str], port: int):
     import os
     import socket
     import subprocess
 
+    server = subprocess.Popen([*command, "streamableHttp"], env=dict(os.environ, PORT=str(port)),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server
+        except OSError:
+            if time.monotonic() > deadline:
+                _stop(server)
+                raise AssertionError("server-everything did not start") from None
+            time.sleep(0.1)  # waiting for another process to listen
+
+
+def _stop(server) -> None:
+    server.terminate()
+    server.wait(10)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_node_server_everything_over_streamable_http(tmp_path, mcpzip):
     command = _server_everything()
     if command is None:
         pytest.skip("@modelcontextprotocol/server-everything is not installed (optional peer)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([*command, "streamableHttp"], env=dict(os.environ, PORT=str(port)),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    port = _free_port()
+    server = _start_everything(command, port)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "server-everything did not start"
-                time.sleep(0.1)  # waiting for another process to listen
         config = write_config(tmp_path, {"everything": {"type": "http", "url": f"http://127.0.0.1:{port}/mcp"}})
         proc = mcpzip(config)
         proc.initialize()
@@ -197,5 +251,24 @@ def test_node_server_everything_over_streamable_http(tmp_path, mcpzip):
         assert "hi from mcpzip" in result["content"][0]["text"]
         assert proc.close() == 0
     finally:
-        server.terminate()
-        server.wait(10)
+        _stop(server)
+
+
+def test_node_server_everything_restarted(tmp_path, mcpzip):
+    command = _server_everything()
+    if command is None:
+        pytest.skip("@modelcontextprotocol/server-everything is not installed (optional peer)")
+    port = _free_port()
+    server = _start_everything(command, port)
+    try:
+        config = write_config(tmp_path, {"everything": {"type": "http", "url": f"http://127.0.0.1:{port}/mcp"}})
+        proc = mcpzip(config, clean_env(MCPZIP_LOG="info"))
+        proc.initialize()
+        assert "before" in proc.execute("everything__echo", {"message": "before"})["content"][0]["text"]
+        _stop(server)
+        server = _start_everything(command, port)
+        assert "after" in proc.execute("everything__echo", {"message": "after"})["content"][0]["text"]
+        assert "everything: the server no longer knows this session" in proc.stderr
+        assert proc.close() == 0
+    finally:
+        _stop(server)

@@ -2,6 +2,7 @@
 
     python http_server.py [--transport http|sse] [--json-response] [--oauth]
                           [--token-ttl SECONDS] [--resource-path PATH] [--scopes a,b] [--legacy-only]
+                          [--port PORT] [--session-400]
 
 It binds 127.0.0.1 on a free port and prints ``READY <port>`` on stdout once
 it accepts connections.  With ``--oauth`` the same app is also the OAuth
@@ -12,6 +13,9 @@ hooks: ``POST /test/drop-sessions`` (every session id answers 404 from now on),
 last authorization's scope and resource) and ``POST /test/expire`` (every
 access token issued so far stops working).  ``--legacy-only`` answers
 modern requests the way servers from before 2026 do (400, "Missing session ID").
+``--session-400`` answers an unknown session id the way the TypeScript SDK
+does (400, "No valid session ID provided") instead of the Python SDK's 404;
+``--port`` binds a given port, so that a test can restart the server in place.
 """
 
 from __future__ import annotations
@@ -190,6 +194,32 @@ def legacy_only(app):  # noqa: ANN001, ANN201
     return wrapped
 
 
+def session_400(app):  # noqa: ANN001, ANN201
+    """Answer an unknown session id like servers built on the TypeScript SDK: 400, not 404."""
+    import json
+
+    async def wrapped(scope, receive, send):  # noqa: ANN001
+        rewrite = False
+
+        async def send_rewritten(message):  # noqa: ANN001
+            nonlocal rewrite
+            if message["type"] == "http.response.start" and message["status"] == 404:
+                rewrite = True
+                body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {
+                    "code": -32000, "message": "Bad Request: No valid session ID provided"}}).encode()  # fmt: skip
+                await send({"type": "http.response.start", "status": 400,
+                            "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+                await send({"type": "http.response.body", "body": body})
+                return
+            if not rewrite:
+                await send(message)
+
+        headers = dict(scope.get("headers") or []) if scope["type"] == "http" else {}
+        await app(scope, receive, send_rewritten if b"mcp-session-id" in headers else send)
+
+    return wrapped
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--transport", choices=["http", "sse"], default="http")
@@ -199,18 +229,23 @@ def main() -> None:
     parser.add_argument("--resource-path", default="")
     parser.add_argument("--scopes", default="")
     parser.add_argument("--legacy-only", action="store_true")
+    parser.add_argument("--session-400", action="store_true")
+    parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
 
     sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart binds the same port
     # Accepted connections inherit this: without it, a response's body waits
     # for the ACK of its headers (Nagle against delayed ACK, 40 ms a request).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", args.port))
     port = sock.getsockname()[1]
     mcp = build(args, port)
     app = mcp.sse_app() if args.transport == "sse" else mcp.streamable_http_app(json_response=args.json_response)
     if args.legacy_only:
         app = legacy_only(app)
+    if args.session_400:
+        app = session_400(app)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
 
     def announce() -> None:

@@ -53,6 +53,9 @@ MAX_RESUMES = 5
 MODERN_ERRORS = (-32020, -32021, -32022)
 NAME_PARAMS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 _HEADER_SAFE = re.compile(r"^[\x20-\x7e]*$")
+# How servers word a 400 for a session they do not know (after a restart).
+_SESSION_UNKNOWN = re.compile(r"session.{0,20}\b(not found|unknown|invalid|expired|no longer)|"
+                              r"(no valid|unknown|invalid|expired) session", re.IGNORECASE)  # fmt: skip
 
 _sse_urls: set[str] = set()  # servers found to speak the legacy HTTP+SSE transport
 
@@ -191,19 +194,21 @@ class HttpTransport(RemoteTransport):
         sid = response.headers.get("Mcp-Session-Id")
         if sid and not self._session_id and message.get("method") == "initialize":
             self._session_id = sid
-        if response.status_code == 404 and had_session:
-            response.close()
-            self._session_gone()
-            raise TransportClosed("the server ended the session (HTTP 404)")
+        if had_session and _session_unknown(response):
+            self._session_gone(response.status_code)
+            raise TransportClosed(f"the server ended the session (HTTP {response.status_code})")
         log.debug("%s: POST %s -> HTTP %s", self.name, message.get("method") or "response", response.status_code)
         return response
 
-    def _session_gone(self) -> None:
+    def _session_gone(self, status: int) -> None:
         with self._lock:
             if self._ended or self._closed:
                 return
             self._ended = True
             self._session_id = None  # gone: nothing to DELETE
+        # A restarted server: the pool starts a new session on the next call.
+        log.info("%s: the server no longer knows this session (HTTP %s); a new one starts on the next request",
+                 self.name, status)  # fmt: skip
         self._stop.set()
         web.abort(self._listen_response)
         if self._on_close is not None:
@@ -362,9 +367,9 @@ class HttpTransport(RemoteTransport):
         kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if response.status_code != 200 or kind != "text/event-stream":
             log.debug("%s: GET stream -> HTTP %s (%s)", self.name, response.status_code, kind or "no content type")
+            if self._session_id and _session_unknown(response):
+                self._session_gone(response.status_code)
             response.close()
-            if response.status_code == 404 and self._session_id:
-                self._session_gone()
             return None
         return response
 
@@ -437,6 +442,25 @@ def _modern_version(message: dict | None) -> str | None:
         return None
     version = protocol.meta_of(message.get("params")).get(protocol.META_PROTOCOL_VERSION)
     return version if isinstance(version, str) else None
+
+
+def _session_unknown(response: requests.Response) -> bool:
+    """Whether *response* says the session it was sent on no longer exists (a restarted server).
+
+    The specification's answer is 404; servers built on the TypeScript SDK
+    answer 400 "Bad Request: No valid session ID provided" instead.  The
+    body is read (and the response closed) only for those two statuses.
+    """
+    status = response.status_code
+    if status == 404:
+        response.close()
+        return True
+    if status != 400:
+        return False
+    body = _json_body(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    text = str(error.get("message") or "") if isinstance(error, dict) else ""
+    return _SESSION_UNKNOWN.search(text) is not None
 
 
 def _json_body(response: requests.Response) -> Any:
