@@ -180,6 +180,38 @@ def test_dev_set_quality_does_not_regress(real_index: Index):
     assert top1 / len(queries) >= 0.80
 
 
+def test_no_dev_query_answered_first_drops_below_third(real_index: Index):
+    """Every dev query whose expected tool was first when search-dev-firsts.txt was written stays in the top three.
+
+    The averages above absorb a single regression; this names it.
+    """
+    queries = {q["query"]: q["expected"] for q in map(json.loads, (DATA / "search-dev.jsonl").read_text().splitlines()) if q}
+    firsts = [line for line in (DATA / "search-dev-firsts.txt").read_text().splitlines() if line]
+    assert len(firsts) >= 81
+    dropped = [(q, names(real_index.search(q, 3))) for q in firsts if not set(names(real_index.search(q, 3))) & set(queries[q])]
+    assert not dropped
+
+
+def test_the_word_exactly_as_typed_in_a_name_wins_over_its_stem(real_index: Index):
+    # docs/search.md: "dashboards" is list_dashboards more than get_dashboard.
+    assert names(real_index.search("datadog dashboards", 2)) == ["datadog__list_dashboards", "datadog__get_dashboard"]
+    assert names(real_index.search("leave a note on the task saying I'm blocked", 1)) == ["asana__asana_create_task_story"]
+
+
+def test_a_named_server_lifts_its_tool_over_a_closer_wording_elsewhere():
+    tools = [tool("zendesk", f"list_{w}", f"List {w}.") for w in ("users", "groups", "macros", "views", "brands", "tags")]
+    tools += [tool("zendesk", "new_ticket", "Open a ticket for a customer."),
+              tool("helpdesk", "create_ticket", "Create a ticket for a customer.")]  # fmt: skip
+    # helpdesk's words fit better (create, not new); the user asked for zendesk.
+    assert names(Index(tools).search("zendesk create ticket", 2)) == ["zendesk__new_ticket", "helpdesk__create_ticket"]
+
+
+def test_misspelled_words_count_as_the_words_meant(real_index: Index):
+    # "downtime" alone matches three tools alike; the misspelled verb decides.
+    assert names(real_index.search("scheudle downtime for the db hosts", 1)) == ["datadog__schedule_downtime"]
+    assert names(real_index.search("cancle the maintenance window in datadog", 1)) == ["datadog__cancel_downtime"]
+
+
 def test_pruning_for_large_catalogs_changes_no_result(real: list[Tool], monkeypatch):
     """The shortcut that skips hopeless tools must give exactly the full computation's answer."""
     big = real + [Tool(f"{t.server}-{k}", t.name, t.definition) for k in (2, 3, 4) for t in real]
