@@ -87,6 +87,28 @@ def test_a_legacy_upstreams_new_tool_is_searchable_at_once(proc, tmp_path):
         proc.result("ping")
 
 
+def test_a_burst_of_changed_lists_is_one_listing(tmp_path, mcpzip):
+    # server-everything announces five changes as it starts; each used to
+    # cost a listing of its own.
+    record = tmp_path / "received.jsonl"
+    proc = mcpzip(write_config(tmp_path, {"fx": fixture_server("fixture", "--record", str(record))}))
+    proc.initialize()
+
+    def listings():
+        return [json.loads(line)["method"] for line in record.read_text().splitlines()].count("tools/list")
+
+    assert proc.execute("fx__grow", {"name": "first_gizmo", "times": 5})["content"][0]["text"] == "grown"
+    wait_searchable(proc, "fx__first_gizmo", "first gizmo")
+    before = listings()
+    assert proc.execute("fx__grow", {"name": "second_gizmo", "times": 5})["content"][0]["text"] == "grown"
+    wait_searchable(proc, "fx__second_gizmo", "second gizmo")
+    assert proc.execute("fx__grow", {"name": "third_gizmo"})["content"][0]["text"] == "grown"
+    wait_searchable(proc, "fx__third_gizmo", "third gizmo")
+    # Listings of one server follow each other: the third tool being found
+    # means every listing of the burst before it is done.
+    assert listings() - before <= 3  # the burst: one (two if a listing was running), then one
+
+
 def test_a_modern_upstreams_new_tool_is_searchable_at_once(tmp_path, mcpzip):
     pytest.importorskip("mcp")
     proc = mcpzip(write_config(tmp_path, {"sdk": SDK_SERVER}))

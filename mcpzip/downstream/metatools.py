@@ -203,9 +203,9 @@ class MetaTools:
         """List every server in the background; returns the threads doing it."""
         return self.catalog.refresh(self.pool.list_tools)
 
-    def relist(self, server: str) -> None:
-        """List one server again in the background (its tools changed)."""
-        self.catalog.refresh(self.pool.list_tools, [server])
+    def relist(self, server: str) -> list:
+        """List one server again in the background (its tools changed); returns the thread doing it."""
+        return self.catalog.refresh(self.pool.list_tools, [server])
 
     def close(self) -> None:
         """Close every connection, then let listings already received reach the cache file.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
+import time
 
 from ..base import jsonrpc, log
 from ..base.jsonrpc import RPCError
@@ -37,6 +38,12 @@ CLIENT_FEATURES = {"sampling/createMessage": "sampling", "elicitation/create": "
 CLIENT_ANSWER_TIMEOUT = 600.0
 # The requestState of a call mcpzip holds open for a modern client.
 HELD_PREFIX = "mcpzip-held-"
+# A burst of tools/list_changed (server-everything sends five as it starts)
+# is answered by one listing this long after the first of them.
+RELIST_SETTLE = 0.2
+# A server's re-listing: waiting out the burst, running, or running with
+# another change heard since it started (one more listing follows).
+_DUE, _RUNNING, _AGAIN = "due", "running", "again"
 
 
 class _ClientCall:
@@ -79,7 +86,8 @@ class Relay:
         self._calls: dict[str, _ClientCall] = {}
         self._forwarded: dict[tuple[str, Any], Cancellation] = {}
         self._held: dict[str, _Held] = {}  # by requestState
-        self._lock = threading.Lock()
+        self._relisting: dict[str, str] = {}  # server -> _DUE | _RUNNING | _AGAIN
+        self._lock = threading.Lock()  # guards _calls, _forwarded, _held, _relisting
         # Told of the upstream notifications the relay does not handle itself
         # (resource and prompt changes: aggregate.py).
         self.on_other_notification: Callable[[Upstream, dict], None] | None = None
@@ -261,8 +269,7 @@ class Relay:
         method = message["method"]
         params = message.get("params") if isinstance(message.get("params"), dict) else {}
         if method == "notifications/tools/list_changed":
-            log.info("%s: its tool list changed; listing it again", upstream.name)
-            self.metatools.relist(upstream.name)
+            self._tools_changed(upstream.name)
         elif method == "notifications/message":
             self._forward_log(upstream.name, params)
         elif method == "notifications/cancelled":
@@ -272,6 +279,33 @@ class Relay:
                 cancellation.cancel(str(params.get("reason") or f"cancelled by {upstream.name}"))
         elif self.on_other_notification is not None:
             self.on_other_notification(upstream, message)
+
+    def _tools_changed(self, server: str) -> None:
+        """List *server* again: once per burst of changes, and once more for changes heard during it."""
+        with self._lock:
+            state = self._relisting.get(server)
+            if state is not None:
+                if state == _RUNNING:
+                    self._relisting[server] = _AGAIN
+                return
+            self._relisting[server] = _DUE
+        t = threading.Thread(target=self._relist, args=(server,), name=f"mcpzip-{server}-relist")
+        t.daemon = True
+        t.start()
+
+    def _relist(self, server: str) -> None:
+        while True:
+            time.sleep(RELIST_SETTLE)  # the rest of the burst arrives meanwhile
+            with self._lock:
+                self._relisting[server] = _RUNNING
+            log.info("%s: its tool list changed; listing it again", server)
+            for t in self.metatools.relist(server):
+                t.join()
+            with self._lock:
+                if self._relisting[server] != _AGAIN:
+                    del self._relisting[server]
+                    return
+                self._relisting[server] = _DUE
 
     def _forward_log(self, server: str, params: dict) -> None:
         level = params.get("level")

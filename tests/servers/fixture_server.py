@@ -75,8 +75,9 @@ TOOLS = [
     {"name": "log", "description": "Send a log message notification, then answer.",
      "inputSchema": {"type": "object", "properties": {"level": {"type": "string"}, "text": {"type": "string"}},
                      "required": ["text"]}},
-    {"name": "grow", "description": "Add a new tool to this server and announce the changed list.",
-     "inputSchema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}},
+    {"name": "grow", "description": "Add a new tool to this server and announce the changed list (times times).",
+     "inputSchema": {"type": "object", "properties": {"name": {"type": "string"}, "times": {"type": "integer"}},
+                     "required": ["name"]}},
     {"name": "ask", "description": "Ask the client something (a server-to-client request) and return the answer.",
      "inputSchema": {"type": "object", "properties": {"method": {"type": "string"}, "params": {"type": "object"}},
                      "required": ["method"]}},
@@ -128,7 +129,8 @@ def call(name: str, args: dict, meta: dict) -> dict | None:
     if name == "grow":
         grown.append({"name": args["name"], "description": f"A tool grown at run time: {args['name']}.",
                       "inputSchema": {"type": "object"}})
-        send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+        for _ in range(args.get("times", 1)):
+            send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
         return text("grown")
     if name == "ask":
         return text(json.dumps(ask_client(args["method"], args.get("params"))))
