@@ -300,6 +300,26 @@ def test_dry_run_writes_nothing_and_prints_the_whole_plan(home):
     assert result.returncode == 1  # blog's postgres would clash
 
 
+def test_dry_run_names_the_project_servers_it_leaves_out(home):
+    place(home, "claude_code.json", ".claude.json", 0o600)
+    result = run_in(home, "migrate", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert ("4 project-scoped server(s) are not migrated (/home/dev/shop: shop-db, github; "
+            "/home/dev/blog: postgres, playwright); add --project PATH for one project or --all-projects "
+            "for all of them") in result.stdout
+    result = run_in(home, "migrate", "--all-projects", "--dry-run")
+    assert "project-scoped server(s) are not migrated" not in result.stdout
+
+
+def test_only_project_servers_is_an_error_that_names_the_flags(home):
+    (home / ".claude.json").write_text(json.dumps({"mcpServers": {}, "projects": {
+        "/home/dev/shop": {"mcpServers": {"fx": fixture_server("fx")}}}}))
+    result = run_in(home, "migrate")
+    assert result.returncode == 1
+    assert (f"no MCP servers found at the top level of {home}/.claude.json; 1 project-scoped server(s) are not "
+            "migrated (/home/dev/shop: fx); add --project PATH") in result.stderr
+
+
 def test_dry_run_on_a_new_config_writes_nothing(home):
     place(home, "windsurf.json", ".codeium/windsurf/mcp_config.json")
     before = snapshot(home)

@@ -298,6 +298,29 @@ def select_scopes(document: dict, path: str, key: str, args: argparse.Namespace)
     raise MigrateError(f"{path} has no project {_absolute(args.project)} (it has: {known})")
 
 
+def skipped_projects(document: dict, key: str, args: argparse.Namespace) -> dict[str, list[str]]:
+    """Claude Code projects with servers of their own that these flags leave out: path -> server names."""
+    if (args.source or "claude-code") != "claude-code" or args.project or args.all_projects:
+        return {}
+    projects = document.get("projects")
+    skipped = {}
+    for path, project in (projects.items() if isinstance(projects, dict) else ()):
+        table = project.get(key) if isinstance(project, dict) else None
+        names = [n for n, e in table.items() if not runs_mcpzip(n, e)] if isinstance(table, dict) else []
+        if names:
+            skipped[path] = names
+    return skipped
+
+
+def _skipped_text(skipped: dict[str, list[str]]) -> str:
+    count = sum(len(names) for names in skipped.values())
+    where = "; ".join(f"{path}: {', '.join(names)}" for path, names in skipped.items())
+    return (
+        f"{count} project-scoped server(s) are not migrated ({where}); add --project PATH for one project "
+        "or --all-projects for all of them"
+    )
+
+
 def _same_path_key(path: str) -> str:
     return os.path.normcase(os.path.normpath(_absolute(path))).replace("\\", "/")
 
@@ -383,7 +406,10 @@ def make_plan(args: argparse.Namespace) -> Plan:
     for scope in scopes:
         if key in scope.holder and not isinstance(scope.holder[key], dict):
             raise MigrateError(f"{key} of the {scope.label} in {path} is not an object; fix it first")
+    skipped = skipped_projects(document, key, args)
     if not any(s.table for s in scopes):
+        if skipped:
+            raise MigrateError(f"no MCP servers found at the top level of {path}; {_skipped_text(skipped)}")
         raise MigrateError(f"no MCP servers found in {path}")
 
     config_path = _absolute(args.config) if args.config else None
@@ -400,6 +426,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
 
     plan = Plan(client, path, document, raw, key, scopes, config_path, config_document, config_raw,
                 config_exists, client_entry(config_path))  # fmt: skip
+    if skipped:
+        plan.notes.append(_skipped_text(skipped))
     if not is_strict_json(raw):
         plan.notes.append(f"{path} has comments; they are not kept in the rewritten file (the backup has them)")
     workspace = os.path.dirname(os.path.dirname(path)) if os.path.basename(os.path.dirname(path)) == ".vscode" else None
