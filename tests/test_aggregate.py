@@ -297,8 +297,10 @@ def test_capabilities_follow_the_upstreams_and_are_remembered(tmp_path, mcpzip):
     # A slow starter: mcpzip answers initialize long before it is connected.
     config = write_config(tmp_path, {"plain": fixture_server("plain", "--start-delay", "1")})
     proc = mcpzip(config)
-    # Nothing known yet: mcpzip cannot tell, so it offers all three.
-    assert own(proc.initialize()["capabilities"]) == {"resources", "prompts", "completions"}
+    # Nothing known yet: mcpzip cannot tell, so it offers all three, subscriptions too.
+    first = proc.initialize()["capabilities"]
+    assert own(first) == {"resources", "prompts", "completions"}
+    assert first["resources"] == {"listChanged": True, "subscribe": True}
     assert proc.result("resources/list") == {"resources": []}  # connects; the server offers none
     assert own(proc.initialize()["capabilities"]) == set()
     assert proc.close() == 0

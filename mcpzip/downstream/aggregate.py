@@ -451,7 +451,12 @@ class Aggregator:
     def _can_subscribe(self, name: str) -> bool:
         # A modern server's "subscribe" means subscriptions/listen, which
         # resources/subscribe cannot reach.
-        resources = (self.pool.declared(name) or {}).get("resources")
+        declared = self.pool.declared(name)
+        if declared is None:
+            # Never seen (the first run): it may, and initialize cannot wait
+            # to find out; a subscription is refused once it says it cannot.
+            return self.pool.era(name) != protocol.MODERN
+        resources = declared.get("resources")
         legacy = self.pool.era(name) == protocol.LEGACY
         return legacy and isinstance(resources, dict) and bool(resources.get("subscribe"))
 
