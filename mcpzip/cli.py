@@ -206,10 +206,13 @@ def cmd_list(args: argparse.Namespace) -> int:
             state = f"{len(server_tools)} tool{'s' if len(server_tools) != 1 else ''}"
             if error:
                 broken += 1
+                error = log.shown(error)  # a server's stderr may echo its secrets
                 state += f"; could not list: {error}" if catalog.state(name) != FAILED else f" — error: {error}"
             print(f"{name} ({tools.config.servers[name].type}, {state})")
             for t in server_tools:
-                print(f"  {t.prefixed}: {first_sentence(t.definition.get('description') or '', 100)}")
+                # Names and descriptions are the upstream's words: no terminal codes from them.
+                description = first_sentence(t.definition.get("description") or "", 100)
+                print(log.shown(f"  {t.prefixed}: {description}"))
         for name in tools.config.disabled:
             print(f"{name} (disabled)")
     finally:

@@ -51,6 +51,13 @@ FOREIGN_SERVER_KEYS = {
 }  # fmt: skip
 OAUTH_KEYS = {"client_id", "client_secret", "scopes"}
 
+# Variables every process sees anyway (stdio upstreams get them too): their
+# ``${VAR}`` expansions are not secrets, and masking them would blank out
+# every path in the log.  Every other expansion is registered as a secret.
+PUBLIC_VARS = frozenset({"HOME", "USER", "LOGNAME", "PATH", "PWD", "SHELL", "TMPDIR", "TEMP", "TMP", "LANG",
+                         "USERPROFILE", "APPDATA", "LOCALAPPDATA", "XDG_CONFIG_HOME", "XDG_DATA_HOME",
+                         "XDG_CACHE_HOME", "XDG_RUNTIME_DIR"})  # fmt: skip
+
 # Checked by hand rather than with ``re``, whose import costs start-up time.
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _VAR_CHARS = _LETTERS | frozenset("0123456789")  # [A-Za-z_][A-Za-z0-9_]*
@@ -89,7 +96,7 @@ class ServerConfig:
         """A short, secret-free account of how the server is reached."""
         if self.type == "stdio":
             return f"stdio: {self.command}"
-        return f"{self.type}: {self.url}"
+        return f"{self.type}: {public_url(self.url)}"
 
 
 @dataclass
@@ -223,10 +230,12 @@ def parse(data: Any, path: str, environ: dict[str, str]) -> Config:
 
 
 def _parse_server(name: Any, raw: Any, where: str, environ: dict[str, str]) -> ServerConfig:
-    if not isinstance(name, str) or not name or not _NAME_CHARS.issuperset(name) or "__" in name:
+    if (not isinstance(name, str) or not name or not _NAME_CHARS.issuperset(name) or "__" in name
+            or name.startswith("_") or name.endswith("_")):  # fmt: skip
+        # "a_" + "__" + "b" would read as "a" + "__" + "_b": one name, two tools.
         raise ConfigError(
             f"{where}: server name {name!r} must be letters, digits, '-' and '_' without '__' "
-            "(it prefixes every tool name)"
+            "and without '_' at either end (it prefixes every tool name)"
         )
     here = f'{where}: server "{name}"'
     if not isinstance(raw, dict):
@@ -277,11 +286,42 @@ def _parse_server(name: Any, raw: Any, where: str, environ: dict[str, str]) -> S
         server.url = expand(url.strip(), "url")
         if not server.url.lower().startswith(("http://", "https://")):
             raise ConfigError(f"{here}: url must start with https:// (or http:// for a local server)")
+        _register_url_secrets(server.url)
         server.headers = _string_map(raw, "headers", here, expand)
         for value in server.headers.values():
             log.add_secret(value)
         server.oauth = _parse_oauth(raw.get("oauth"), here)
     return server
+
+
+def _register_url_secrets(url: str) -> None:
+    """The password, user and query values of *url* are secrets (API keys often ride there)."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    parts = urlsplit(url)
+    if parts.username:
+        log.add_secret(unquote(parts.username))
+        log.add_secret(parts.username)
+    if parts.password:
+        log.add_secret(unquote(parts.password))
+        log.add_secret(parts.password)
+    for _key, value in parse_qsl(parts.query, keep_blank_values=False):
+        log.add_secret(value)
+
+
+def public_url(url: str) -> str:
+    """*url* as printed: ``scheme://host:port/path``, without user, password, query or fragment."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # an unparseable port: show nothing after the scheme rather than guess
+        return url.partition("://")[0] + "://…"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def _parse_oauth(raw: Any, here: str) -> OAuthSettings | None:
@@ -359,6 +399,9 @@ def expand_vars(value: str, environ: dict[str, str], where: str = "config") -> s
 def _lookup(name: str, default: str | None, environ: dict[str, str], where: str) -> str:
     found = environ.get(name)
     if found:
+        if name not in PUBLIC_VARS:
+            # A value kept out of the file is kept out of every log and error too.
+            log.add_secret(found)
         return found
     if default is not None:
         return default

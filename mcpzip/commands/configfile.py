@@ -130,7 +130,7 @@ def backup_path(path: str, stamp: str) -> str:
 
 
 def valid_name(name: str) -> bool:
-    """Letters, digits, ``-`` and ``_``, without ``__`` (the rule of :mod:`mcpzip.config`)."""
+    """Letters, digits, ``-`` and ``_``, without ``__`` or ``_`` at an end (the rule of :mod:`mcpzip.config`)."""
     return bool(name) and mcpzip_name(name) == name
 
 
@@ -139,6 +139,7 @@ def mcpzip_name(name: str) -> str:
     cleaned = _NAME_ALLOWED.sub("-", name)
     while "__" in cleaned:
         cleaned = cleaned.replace("__", "_")
+    cleaned = cleaned.strip("_")  # "a_" + "__" would be ambiguous
     return cleaned if cleaned.strip("-") else "server"
 
 

@@ -70,6 +70,8 @@ EXECUTE_TOOL = {
         "required": ["name"],
     },
 }
+# DEL, C1 controls and the line separators as JSON escapes (they occur only inside strings).
+_JSON_CONTROLS = {c: f"\\u{c:04x}" for c in (*range(0x7F, 0xA0), 0x2028, 0x2029)}
 TOOLS = [SEARCH_TOOLS, DESCRIBE_TOOL, EXECUTE_TOOL]
 
 
@@ -135,7 +137,8 @@ def search_line(tool: Tool) -> str:
     d = tool.definition
     line = f"{tool.prefixed}: {first_sentence(d.get('description') or d.get('title') or '')}".rstrip()
     params = compact_params(d.get("inputSchema"), PARAMS_SHOWN)
-    return f"{line} [{params}]" if params else line
+    # One tool, one line: a control character in an upstream's words never starts another.
+    return log.strip_controls(f"{line} [{params}]" if params else line)
 
 
 class MetaTools:
@@ -287,7 +290,8 @@ class MetaTools:
             return error_result(str(e))
         definition = dict(found.definition)
         definition["name"] = found.prefixed
-        return text_result(jsontext.dumps(definition, indent=2, separators=(",", ": ")))
+        # json escapes C0 controls itself; C1 and the line separators it leaves raw.
+        return text_result(jsontext.dumps(definition, indent=2, separators=(",", ": ")).translate(_JSON_CONTROLS))
 
     # -- execute_tool -------------------------------------------------------
 

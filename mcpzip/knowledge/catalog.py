@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     Lister = Callable[[str, float], "list[dict]"]
 
 SEPARATOR = "__"
+# MCP's tool names: [A-Za-z0-9_.-]{1,128} (checked by hand: ``re`` costs start-up time).
+TOOL_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+MAX_TOOL_NAME = 128
 LIST_TIMEOUT = 30.0
 
 # A server's listing state.
@@ -150,6 +153,10 @@ class Catalog:
             name = d.get("name") if isinstance(d, dict) else None
             if not isinstance(name, str) or not name or name in seen:
                 log.warning("%s: ignored a tool without a usable name", server)
+                continue
+            if len(name) > MAX_TOOL_NAME or not TOOL_NAME_CHARS.issuperset(name):
+                # A newline in a name would add lines of its own to search_tools' answer.
+                log.warning("%s: refused tool %r: MCP tool names are 1-128 of A-Z a-z 0-9 _ . -", server, name)
                 continue
             seen.add(name)
             tools.append(Tool(server, name, d))
@@ -306,7 +313,7 @@ def _from_entry(entry: object) -> Tool | None:
     if not isinstance(entry, dict):
         return None
     server, name = entry.get("server_name"), entry.get("original_name")
-    if not isinstance(server, str) or not isinstance(name, str) or not name:
+    if not isinstance(server, str) or not isinstance(name, str) or not name or not TOOL_NAME_CHARS.issuperset(name):
         return None
     definition: dict = {"name": name}
     if entry.get("description"):

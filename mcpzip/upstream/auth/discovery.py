@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from ...base import log, web
+from ...base.config import public_url
 from .base import AuthError
 
 TYPE_CHECKING = False
@@ -75,9 +76,17 @@ class Discovery:
 
 
 def canonical_resource(url: str) -> str:
-    """The server URL as a resource indicator: lower-case scheme and host, no fragment."""
+    """The server URL as a resource indicator: lower-case scheme and host; no user, password, query or fragment.
+
+    The indicator travels to the authorization server and into its logs: an
+    API key in the URL's query or user part stays with the MCP server.
+    """
     parts = urlsplit(url)
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, ""))
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path, "", ""))
 
 
 def resource_covers(resource: str, server_url: str) -> bool:
@@ -91,7 +100,8 @@ def resource_covers(resource: str, server_url: str) -> bool:
 
 
 def _origin(url: str) -> str:
-    parts = urlsplit(url)
+    """``scheme://host:port`` of *url*, without a user or password (they are the MCP server's alone)."""
+    parts = urlsplit(canonical_resource(url))
     return f"{parts.scheme}://{parts.netloc}"
 
 
@@ -158,7 +168,7 @@ def discover(http: requests.Session, server_name: str, server_url: str, challeng
             if not resource_covers(named, server_url):
                 raise AuthError(
                     f"server {server_name}: its protected-resource metadata names another resource "
-                    f"({named}), not {server_url}; refusing to authorize"
+                    f"({named}), not {public_url(server_url)}; refusing to authorize"
                 )
             resource = named
         servers = prm.get("authorization_servers")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sys
 
-from ...base import jsonrpc, protocol, web
+from ...base import jsonrpc, log, protocol, web
+from ...base.config import public_url
 from .base import FOREGROUND, AuthError
 from .store import Store
 
@@ -60,7 +61,7 @@ def probe(http: requests.Session, server: ServerConfig, authorization: str | Non
             response = http.post(server.url, data=jsonrpc.encode(PROBE), headers=headers, stream=True,
                                  timeout=web.SHORT_TIMEOUT)  # fmt: skip
     except requests.RequestException as e:
-        raise AuthError(f"server {server.name}: cannot reach {server.url} ({web.describe_error(e)})") from None
+        raise AuthError(f"server {server.name}: cannot reach {public_url(server.url)} ({web.describe_error(e)})") from None
     status, challenge = response.status_code, response.headers.get("WWW-Authenticate")
     session = response.headers.get("Mcp-Session-Id")
     response.close()
@@ -111,7 +112,7 @@ def login(config: Config, names: list[str]) -> int:
             line = login_one(server, for_server(server, config.auth_dir, FOREGROUND))
         except (AuthError, web.InsecureURL) as e:
             failed += 1
-            print(f"mcpzip: error: {e}", file=sys.stderr)
+            print(log.shown(f"mcpzip: error: {e}"), file=sys.stderr)
             continue
         print(line, flush=True)
     return 1 if failed else 0

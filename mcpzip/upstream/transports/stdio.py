@@ -38,6 +38,7 @@ WINDOWS_ENV_ALLOWLIST = (
 STDIN_GRACE = 0.5
 TERM_GRACE = 2.0
 STDERR_TAIL = 20
+STDERR_LINE_CHARS = 2000
 # After the child exits, how long to let the stderr thread catch up: its last
 # lines usually say why.  (A grandchild holding stderr open bounds the wait.)
 STDERR_SETTLE = 1.0
@@ -136,8 +137,9 @@ class StdioTransport(Transport):
         assert proc is not None and proc.stderr is not None
         name = self.server.name
         for raw in iter(proc.stderr.readline, b""):
-            # Bound what one runaway line may cost in memory and log volume.
-            line = raw[:2000].decode("utf-8", "replace").rstrip()
+            # Bound what one runaway line may cost in log volume; masked before
+            # it is cut, so a cut never leaves part of a secret.
+            line = log.shown(raw.decode("utf-8", "replace").rstrip(), STDERR_LINE_CHARS, edges=True)
             if line:
                 self._stderr_tail.append(line)
                 log.info("[%s] %s", name, line)
