@@ -117,7 +117,7 @@ class Aggregator:
         # not asked again, so the refusal is logged once.
         self._unsupported: set[tuple[str, str]] = set()
         if self.enabled:
-            pool.on_connect.append(self._connected)
+            pool.when_connected(self._connected)
 
     # -- what mcpzip declares ---------------------------------------------------
 

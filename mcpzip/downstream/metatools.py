@@ -165,10 +165,13 @@ class MetaTools:
         from ..upstream.pool import Pool
 
         # A completed sign-in makes that server's tools listable: list it.
-        pool = Pool(config, handlers, auth_flow=auth_flow, on_authorized=lambda server: tools.relist(server))
-        catalog = Catalog(config.servers, config.cache_path, counts_hint=pool.known.tool_counts())
-        catalog.on_update = pool.known.record_tools
+        pool = Pool(config, auth_flow=auth_flow)
+        if handlers is not None:
+            pool.handle_upstream_messages(handlers)
+        catalog = Catalog(config.servers, config.cache_path, counts_hint=pool.known.tool_counts(),
+                          on_update=pool.known.record_tools)  # fmt: skip
         tools = cls(config, catalog, None, pool)
+        pool.when_authorized(tools.relist)
         return tools
 
     # Search is made on first use: its module (``re``, the vocabulary) is not
@@ -217,7 +220,7 @@ class MetaTools:
         would lose the write (or leave its temporary file).  Listings still
         waiting on a server are not waited for.
         """
-        self.catalog.closing = True
+        self.catalog.begin_closing()
         self.pool.close()
         self.catalog.flush(CLOSE_WAIT)
 

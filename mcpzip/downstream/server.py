@@ -108,7 +108,7 @@ class Server:
         self.client_info: dict = {}
         self.legacy_version: str | None = None
         self.relay = Relay(self.send, metatools)
-        metatools.pool.handlers = self.relay.handlers()
+        metatools.pool.handle_upstream_messages(self.relay.handlers())
         # Resources, prompts and completions of the upstreams (aggregate.py).
         self.aggregate = Aggregator(metatools.config, metatools.pool)
         self.relay.on_other_notification = self._upstream_notification

@@ -6,9 +6,12 @@ and a server that fails keeps its cached tools (partial merge).  It knows how
 to ask for a listing only through the *lister* it is given, so it stays
 independent of transports and of the protocol spoken downstream.
 
-Threading contract: all methods may be called from any thread.  Readers get
-immutable snapshots; ``version`` increases with every change so derived data
-(the search index) knows when to rebuild.
+Threading contract: all methods may be called from any thread; one lock
+guards the catalog's state, and none of its methods holds it while reading
+or writing the file or calling out.  Readers get immutable snapshots;
+``version`` increases with every change so derived data (the search index)
+knows when to rebuild.  ``wait_for``, ``flush`` and a first read that finds
+another thread reading the file block; nothing else does.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ LIST_TIMEOUT = 30.0
 
 # A server's listing state.
 PENDING, CACHED, LISTED, FAILED = "pending", "cached", "listed", "failed"
+# Whether the cache file has been read.
+UNREAD, READING, READ = "unread", "reading", "read"
 
 
 @dataclass(frozen=True)
@@ -64,28 +69,42 @@ class Catalog:
     one is the slowest part of start-up, and the client's first answers need
     only the tool counts, which *counts_hint* (kept in ``cache/servers.json``)
     can give.  Every method reads the file first if it has not been read.
+
+    *on_update* is told (server, tool count) after each listing, e.g. to keep
+    the hint; it runs on the listing thread, outside the catalog's lock.
     """
 
     def __init__(self, servers: Iterable[str], cache_path: str | None = None,
-                 counts_hint: dict[str, int] | None = None) -> None:  # fmt: skip
+                 counts_hint: dict[str, int] | None = None,
+                 on_update: Callable[[str, int], None] | None = None) -> None:  # fmt: skip
+        # Fixed at construction, read without the lock.
         self.servers = list(servers)
         self.cache_path = cache_path
         self.counts_hint = counts_hint or {}
-        # Told (server, tool count) after each listing, e.g. to keep the hint.
-        self.on_update: Callable[[str, int], None] | None = None
-        self.version = 0
-        self.closing = False  # set when mcpzip shuts down: failed listings are expected then
-        self._loaded = False
-        self._load_lock = threading.RLock()
+        self._on_update = on_update
+        # One lock guards every field below it; each condition is named for
+        # what its waiters wait on (as in queue.Queue).
+        self._lock = threading.Lock()
+        self._cache_read = threading.Condition(self._lock)  # _load reached READ
+        self._listed = threading.Condition(self._lock)  # a server left PENDING
+        self._file_current = threading.Condition(self._lock)  # nothing left to write (flush)
+        self._load = UNREAD  # UNREAD -> READING (by one thread) -> READ
+        self._version = 0  # + 1 on every change of _by_server
+        self._closing = False  # mcpzip is shutting down: failed listings are expected then
         self._by_server: dict[str, list[Tool]] = {}
         self._state: dict[str, str] = {name: PENDING for name in self.servers}
         self._errors: dict[str, str] = {}
-        self._cond = threading.Condition()
-        self._save_lock = threading.Lock()
-        self._unsaved = 0  # listings taken in but not yet written to the cache
+        self._dirty = False  # a change the cache file does not have, and no write has started on
+        self._writing = False  # one thread is writing the cache file (it writes until not _dirty)
         self._snapshot: tuple[int, list[Tool], dict[str, Tool]] = (0, [], {})
 
     # -- reading ---------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        """Increases with every change, so derived data (the search index) knows when to rebuild."""
+        with self._lock:
+            return self._version
 
     def tools(self) -> list[Tool]:
         return self._current()[1]
@@ -95,35 +114,33 @@ class Catalog:
 
     def server_tools(self, server: str) -> list[Tool]:
         self._ensure_loaded()
-        with self._cond:
+        with self._lock:
             return list(self._by_server.get(server, ()))
 
     def counts(self) -> dict[str, int]:
-        if not self._loaded and all(name in self.counts_hint for name in self.servers):
-            return {name: self.counts_hint[name] for name in self.servers}
+        with self._lock:
+            if self._load != READ and all(name in self.counts_hint for name in self.servers):
+                return {name: self.counts_hint[name] for name in self.servers}
         self._ensure_loaded()
-        with self._cond:
+        with self._lock:
             return {name: len(self._by_server.get(name, ())) for name in self.servers}
 
     def state(self, server: str) -> str:
         self._ensure_loaded()
-        with self._cond:
+        with self._lock:
             return self._state.get(server, PENDING)
 
     def error(self, server: str) -> str | None:
-        with self._cond:
+        with self._lock:
             return self._errors.get(server)
 
     def _current(self) -> tuple[int, list[Tool], dict[str, Tool]]:
         self._ensure_loaded()
-        snap = self._snapshot
-        if snap[0] == self.version:
-            return snap
-        with self._cond:
-            tools = [t for name in self.servers for t in self._by_server.get(name, ())]
-            snap = (self.version, tools, {t.prefixed: t for t in tools})
-            self._snapshot = snap
-        return snap
+        with self._lock:
+            if self._snapshot[0] != self._version:
+                tools = [t for name in self.servers for t in self._by_server.get(name, ())]
+                self._snapshot = (self._version, tools, {t.prefixed: t for t in tools})
+            return self._snapshot
 
     def wait_for(self, servers: Iterable[str] | None = None, timeout: float = LIST_TIMEOUT) -> bool:
         """Block until each server has tools to show or has failed to list.
@@ -132,15 +149,9 @@ class Catalog:
         from the cache counts as ready: the cache is good enough to answer.
         """
         self._ensure_loaded()
-        wanted = [s for s in (self.servers if servers is None else servers) if s in self._state]
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while any(self._state[s] == PENDING for s in wanted):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-        return True
+        with self._lock:
+            wanted = [s for s in (self.servers if servers is None else servers) if s in self._state]
+            return self._listed.wait_for(lambda: all(self._state[s] != PENDING for s in wanted), timeout)
 
     # -- changing --------------------------------------------------------
 
@@ -160,37 +171,36 @@ class Catalog:
                 continue
             seen.add(name)
             tools.append(Tool(server, name, d))
-        with self._cond:
+        with self._lock:
             self._by_server[server] = tools
             self._state[server] = LISTED
             self._errors.pop(server, None)
-            self.version += 1
-            if save:
-                self._unsaved += 1
-            self._cond.notify_all()
-        if self.on_update is not None:
-            self.on_update(server, len(tools))
-        if save:
-            try:
-                self.save()
-            finally:
-                with self._cond:
-                    self._unsaved -= 1
-                    self._cond.notify_all()
+            self._version += 1
+            self._listed.notify_all()
+            write = save and bool(self.cache_path) and self._mark_dirty()
+        if self._on_update is not None:
+            self._on_update(server, len(tools))
+        if write:
+            self._write_until_current()
 
     def flush(self, timeout: float) -> bool:
         """Wait until every listing taken in so far is in the cache file; False on timeout."""
-        with self._cond:
-            return self._cond.wait_for(lambda: not self._unsaved, timeout)
+        with self._lock:
+            return self._file_current.wait_for(lambda: not self._dirty and not self._writing, timeout)
 
     def mark_failed(self, server: str, reason: str) -> None:
         """Record a failed listing; cached tools, if any, stay."""
         self._ensure_loaded()
-        with self._cond:
+        with self._lock:
             self._errors[server] = reason
             if self._state.get(server) == PENDING:
                 self._state[server] = FAILED
-            self._cond.notify_all()
+            self._listed.notify_all()
+
+    def begin_closing(self) -> None:
+        """mcpzip is shutting down: listings cut short from now on are no news for the user."""
+        with self._lock:
+            self._closing = True
 
     def refresh(self, lister: Lister, servers: Iterable[str] | None = None, timeout: float = LIST_TIMEOUT) -> list[threading.Thread]:
         """List *servers* (default: all) concurrently, each on its own thread."""
@@ -206,8 +216,10 @@ class Catalog:
         try:
             definitions = lister(server, timeout)
         except Exception as e:
+            with self._lock:
+                closing = self._closing
             # A listing cut short by shutting down is no news for the user.
-            (log.debug if self.closing else log.warning)("%s: could not list tools: %s", server, e)
+            (log.debug if closing else log.warning)("%s: could not list tools: %s", server, e)
             self.mark_failed(server, str(e))
             return
         self.update(server, definitions)
@@ -222,71 +234,108 @@ class Catalog:
     # outputSchema, annotations, ...) rides along under its own keys.
 
     def _ensure_loaded(self) -> None:
-        if not self._loaded:
-            with self._load_lock:
-                if not self._loaded:
-                    self.load()
+        self.load()
 
     def load(self) -> bool:
-        """Fill the catalog from the cache file now; False when there was none.
+        """Fill the catalog from the cache file unless done already; False when there was none.
 
-        Called at most once, before anything else changes the catalog (the
-        first use of any method does it).
+        One thread reads the file (outside the lock: it is slow); others
+        calling meanwhile wait until it is in, so none sees a half-read catalog.
         """
-        with self._load_lock:
-            # Marked first: the save() below must not come back here.
-            self._loaded = True
-            return self._read_cache()
+        with self._lock:
+            if self._load == READING:
+                self._cache_read.wait_for(lambda: self._load == READ)
+            if self._load == READ:
+                return False
+            self._load = READING
+        by_server: dict[str, list[Tool]] = {}
+        found = dropped = False
+        try:
+            found, by_server, dropped = self._read_cache()
+        finally:
+            with self._lock:
+                for name, tools in by_server.items():
+                    self._by_server[name] = tools
+                    self._state[name] = CACHED
+                if by_server:
+                    self._version += 1
+                    self._listed.notify_all()
+                self._load = READ
+                self._cache_read.notify_all()
+        if dropped:
+            # Servers removed from the config lose their tools now, not only
+            # after a refresh that may never succeed.
+            self.save()
+        return found
 
-    def _read_cache(self) -> bool:
+    def _read_cache(self) -> tuple[bool, dict[str, list[Tool]], bool]:
+        """(whether there was a file, its tools by server, whether entries were dropped)."""
         path = self.cache_path
         if not path:
-            return False
+            return False, {}, False
         try:
             with open(path, "rb") as f:
                 entries = jsontext.loads(f.read())
             if not isinstance(entries, list):
                 raise ValueError("not a JSON array")
         except FileNotFoundError:
-            return False
+            return False, {}, False
         except (OSError, ValueError) as e:
             log.warning("tool cache %s is unreadable (%s); it will be rebuilt", path, e)
-            return False
+            return False, {}, False
         by_server: dict[str, list[Tool]] = {}
-        dropped = 0
+        dropped = False
         for entry in entries:
             tool = _from_entry(entry)
             if tool is None or tool.server not in self._state:
-                dropped += 1
+                dropped = True
                 continue
             by_server.setdefault(tool.server, []).append(tool)
-        with self._cond:
-            for name, tools in by_server.items():
-                self._by_server[name] = tools
-                self._state[name] = CACHED
-            self.version += 1
-            self._cond.notify_all()
-        if dropped:
-            # Servers removed from the config lose their tools now, not only
-            # after a refresh that may never succeed.
-            self.save()
-        return True
+        return True, by_server, dropped
 
     def save(self) -> None:
         """Write the cache atomically: a reader sees the old file or the new one."""
-        path = self.cache_path
-        if not path:
+        if not self.cache_path:
             return
         self._ensure_loaded()
-        with self._cond:
-            tools = [t for name in self.servers for t in self._by_server.get(name, ())]
+        with self._lock:
+            write = self._mark_dirty()
+        if write:
+            self._write_until_current()
+
+    def _mark_dirty(self) -> bool:
+        """(Under the lock.) Note a change to write; True when the caller is to write it."""
+        self._dirty = True
+        if self._writing:
+            return False  # the thread writing now writes once more before it stops
+        self._writing = True
+        return True
+
+    def _write_until_current(self) -> None:
+        # One writer at a time, each write from a snapshot taken after the
+        # last change it saw: an older snapshot never lands after a newer one,
+        # and changes that arrive during a write share the next one.
+        try:
+            while True:
+                with self._lock:
+                    if not self._dirty:
+                        break
+                    self._dirty = False
+                    tools = [t for name in self.servers for t in self._by_server.get(name, ())]
+                self._write(tools)
+        finally:
+            with self._lock:
+                self._writing = False
+                self._file_current.notify_all()
+
+    def _write(self, tools: list[Tool]) -> None:
+        path = self.cache_path
         entries = sorted((_to_entry(t) for t in tools), key=lambda e: e["name"])
         data = jsontext.dumps(entries).encode()
-        with self._save_lock:
-            try:
-                write_atomic(path, data, 0o644)
-            except OSError as e:
-                log.warning("could not write tool cache %s: %s", path, e.strerror or e)
+        try:
+            write_atomic(path, data, 0o644)
+        except OSError as e:
+            log.warning("could not write tool cache %s: %s", path, e.strerror or e)
 
 
 # Keys of a cache entry that are not copies of the upstream's own fields.

@@ -19,7 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, TypeVar
 
-    from ..base.config import Config
+    from ..base.config import Config, ServerConfig
     from .session import CallContext
 
     T = TypeVar("T")
@@ -29,91 +29,143 @@ REAP_INTERVAL_MAX = 60.0
 
 
 class Pool:
-    def __init__(self, config: Config, handlers: Handlers | None = None, client_capabilities: dict | None = None,
-                 auth_flow: str = "never", on_authorized: Callable[[str], None] | None = None) -> None:  # fmt: skip
+    """The upstream connections of one config.
+
+    Collaborators come in through the constructor; callbacks are registered
+    with :meth:`handle_upstream_messages`, :meth:`when_connected` and
+    :meth:`when_authorized` before the first connection is made.
+    """
+
+    def __init__(self, config: Config, known: ServerCache | None = None, client_capabilities: dict | None = None,
+                 auth_flow: str = "never") -> None:  # fmt: skip
+        """*known*: what each server declared last time (read from ``cache/servers.json`` when not given)."""
         self.config = config
-        self.handlers = handlers or Handlers()
+        # Changed in place only (set_client_capabilities): every connection shares this dict.
         self.client_capabilities: dict = dict(client_capabilities or {})
         # For http/sse upstreams: where tokens live, whether a sign-in may
         # start by itself ("background" in serve, "never" elsewhere), and
         # whom to tell when one completes.
-        self.transport_options = {"auth_dir": config.auth_dir, "auth_flow": auth_flow, "on_authorized": on_authorized}
-        # The client's logging level, passed on to every upstream.
-        self.log_level: str | None = None
-        self._conns: dict[str, Upstream] = {}
-        self._connecting: dict[str, Upstream] = {}
-        self._locks = {name: threading.Lock() for name in config.servers}
+        self.transport_options = {"auth_dir": config.auth_dir, "auth_flow": auth_flow, "on_authorized": self._authorized}
         # What each server declared last time (era, capabilities), kept
         # across runs: the era spares a probe, the capabilities let mcpzip
         # declare its own before anything is connected.
-        self.known = ServerCache(config.servers_cache_path, config.servers)
-        self.known.load()
-        self._eras: dict[str, str] = self.known.eras()
-        # Called with each new connection, on the connecting thread, before
-        # it is handed out (e.g. to renew resource subscriptions).
-        self.on_connect: list[Callable[[Upstream], None]] = []
+        if known is None:
+            known = ServerCache(config.servers_cache_path, config.servers)
+            known.load()
+        self.known = known
+        # One lock per server serialises its connecting (held while it
+        # starts, so a slow server never delays the others).  Lock order:
+        # a server's lock, then _lock; never the other way round.
+        self._connect_locks = {name: threading.Lock() for name in config.servers}
+        # _lock guards every field below it.
+        self._lock = threading.Lock()
+        self._handlers = Handlers()  # what upstream requests and notifications reach
+        self._on_connect: list[Callable[[Upstream], None]] = []
+        self._on_authorized: list[Callable[[str], None]] = []
+        self._log_level: str | None = None  # the client's, passed on to every upstream
+        self._conns: dict[str, Upstream] = {}
+        self._connecting: dict[str, Upstream] = {}
+        self._eras: dict[str, str] = known.eras()
         # Servers whose connection must outlive idleness (a client waits for
         # resource updates from them).
         self._pinned: set[str] = set()
-        self._lock = threading.Lock()
-        self._closed = threading.Event()
         self._reaper: threading.Thread | None = None
+        # Set once, under _lock, by close(); waited on by the reaper.
+        self._closed = threading.Event()
+
+    # -- registration (before the first connection) ---------------------------------
+
+    def handle_upstream_messages(self, handlers: Handlers) -> None:
+        """Where what upstreams send on their own (requests, notifications) goes."""
+        with self._lock:
+            self._handlers = handlers
+
+    def when_connected(self, callback: Callable[[Upstream], None]) -> None:
+        """Call *callback* with each new connection, on the connecting thread, before it is handed out."""
+        with self._lock:
+            self._on_connect.append(callback)
+
+    def when_authorized(self, callback: Callable[[str], None]) -> None:
+        """Call *callback* with a server's name when a sign-in to it completes."""
+        with self._lock:
+            self._on_authorized.append(callback)
+
+    def _authorized(self, name: str) -> None:
+        with self._lock:
+            callbacks = list(self._on_authorized)
+        for callback in callbacks:
+            callback(name)
+
+    # -- connections ---------------------------------------------------------------
 
     def get(self, name: str, timeout: float = CONNECT_TIMEOUT) -> Upstream:
         """The live connection to *name*, connecting (or reconnecting) if needed."""
         server = self.config.servers.get(name)
         if server is None:
             raise UpstreamError(f"no server named {name!r} in the config")
-        conn = self._conns.get(name)
-        if conn is not None and conn.alive:
+        conn = self._live(name)
+        if conn is not None:
             return conn
-        lock = self._locks[name]
+        lock = self._connect_locks[name]
         if not lock.acquire(timeout=timeout):
             raise UpstreamError(f"timed out waiting for {name} to start")
         try:
-            if self._closed.is_set():
-                raise UpstreamError("mcpzip is shutting down")
-            conn = self._conns.get(name)
-            if conn is not None and conn.alive:
-                return conn
-            if conn is not None:
-                conn.close()  # reap what is left of the dead one
-            conn = Upstream(server, transports.create(server, **self.transport_options), self.handlers,
-                            self.client_capabilities)  # fmt: skip
-            conn.log_level = self.log_level
-            started = time.monotonic()
-            with self._lock:
-                # Visible to close() while it connects: a shutdown mid-start
-                # must still stop the process.  (Checked under the lock that
-                # close() takes, so no start slips in after it.)
-                if self._closed.is_set():
-                    raise UpstreamError("mcpzip is shutting down")
-                self._connecting[name] = conn
-            try:
-                conn.connect(timeout, self._eras.get(name))
-            except transports.TransportClosed as e:
-                raise UpstreamError(f"cannot start server {name}: {e}") from e
-            except Exception as e:  # UpstreamError, an RPCError from the handshake, or a timeout
-                raise UpstreamError(f"server {name} failed to start: {e}") from e
-            finally:
-                with self._lock:
-                    self._connecting.pop(name, None)
-            if self._closed.is_set():
-                conn.close()
-                raise UpstreamError("mcpzip is shutting down")
-            log.info("%s: connected (%s, %.0f ms)", name, conn.protocol_version, (time.monotonic() - started) * 1000)
-            if conn.era:
-                self._eras[name] = conn.era
-            self.known.record(name, conn.era, conn.protocol_version, conn.capabilities)
-            for callback in self.on_connect:
-                callback(conn)
-            with self._lock:
-                self._conns[name] = conn
-            conn.listen()
-            self._start_reaper()
-            return conn
+            conn = self._live(name)
+            return conn if conn is not None else self._connect(server, timeout)
         finally:
             lock.release()
+
+    def _live(self, name: str) -> Upstream | None:
+        with self._lock:
+            conn = self._conns.get(name)
+        return conn if conn is not None and conn.alive else None
+
+    def _connect(self, server: ServerConfig, timeout: float) -> Upstream:
+        """Start *server* (its connect lock held); the new connection is handed out only once ready."""
+        name = server.name
+        with self._lock:
+            dead = self._conns.pop(name, None)
+        if dead is not None:
+            dead.close()  # reap what is left of the dead one
+        with self._lock:
+            handlers, log_level, era = self._handlers, self._log_level, self._eras.get(name)
+        conn = Upstream(server, transports.create(server, **self.transport_options), handlers, self.client_capabilities)
+        conn.log_level = log_level
+        started = time.monotonic()
+        with self._lock:
+            # Visible to close() while it connects: a shutdown mid-start
+            # must still stop the process.  (Checked under the lock that
+            # close() takes, so no start slips in after it.)
+            if self._closed.is_set():
+                raise UpstreamError("mcpzip is shutting down")
+            self._connecting[name] = conn
+        try:
+            conn.connect(timeout, era)
+        except transports.TransportClosed as e:
+            raise UpstreamError(f"cannot start server {name}: {e}") from e
+        except Exception as e:  # UpstreamError, an RPCError from the handshake, or a timeout
+            raise UpstreamError(f"server {name} failed to start: {e}") from e
+        finally:
+            with self._lock:
+                self._connecting.pop(name, None)
+        log.info("%s: connected (%s, %.0f ms)", name, conn.protocol_version, (time.monotonic() - started) * 1000)
+        with self._lock:
+            if conn.era:
+                self._eras[name] = conn.era
+            callbacks = list(self._on_connect)
+        self.known.record(name, conn.era, conn.protocol_version, conn.capabilities)
+        for callback in callbacks:
+            callback(conn)
+        with self._lock:
+            closing = self._closed.is_set()
+            if not closing:
+                self._conns[name] = conn
+        if closing:
+            conn.close()
+            raise UpstreamError("mcpzip is shutting down")
+        conn.listen()
+        self._start_reaper()
+        return conn
 
     def list_tools(self, name: str, timeout: float) -> list[dict]:
         deadline = time.monotonic() + timeout
@@ -134,14 +186,15 @@ class Pool:
 
     def declared(self, name: str) -> dict | None:
         """*name*'s capabilities: live when connected, else as remembered; None if never seen."""
-        conn = self._conns.get(name)
-        if conn is not None and conn.alive:
+        conn = self._live(name)
+        if conn is not None:
             return conn.capabilities
         return self.known.capabilities(name)
 
     def era(self, name: str) -> str | None:
         """The protocol era *name* speaks (or spoke last time), if known."""
-        return self._eras.get(name)
+        with self._lock:
+            return self._eras.get(name)
 
     def pin(self, name: str, pinned: bool = True) -> None:
         """Keep (or stop keeping) *name*'s connection open while idle."""
@@ -165,7 +218,8 @@ class Pool:
 
     def set_log_level(self, level: str) -> None:
         """Pass the client's logging level on, now and to later connections."""
-        self.log_level = level
+        with self._lock:
+            self._log_level = level
         self._each_connection(lambda conn: conn.set_log_level(level))
 
     def broadcast(self, method: str, params: dict | None = None) -> None:
@@ -203,7 +257,7 @@ class Pool:
 
     def _start_reaper(self) -> None:
         idle = self.config.idle_timeout_minutes * 60
-        if idle <= 0 or self._reaper is not None:
+        if idle <= 0:
             return
         with self._lock:
             if self._reaper is None:

@@ -1,0 +1,50 @@
+"""The pool under threads: a shutdown that lands while a server finishes starting leaves no process."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+from conftest import fixture_server, wait_gone, write_config
+
+from mcpzip.base import config as config_module
+from mcpzip.upstream.pool import Pool
+from mcpzip.upstream.session import UpstreamError
+
+
+def children() -> set[int]:
+    """The pids of this process's live children."""
+    pids: set[int] = set()
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/children") as f:
+                pids.update(int(p) for p in f.read().split())
+        except OSError:
+            pass
+    return pids
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs /proc")
+def test_close_while_a_connection_is_handed_out_stops_its_process(tmp_path):
+    # close() runs after the server has started but before the connection
+    # joins the pool (on the connecting thread, as a when_connected callback
+    # does).  Neither close() nor get() may leave the process running.
+    config = config_module.load(str(write_config(tmp_path, {"fx": fixture_server()})), environ={})
+    before = children()
+    pool = Pool(config)
+    started: list[int] = []
+
+    def close_now(conn) -> None:
+        started.extend(children() - before)
+        closer = threading.Thread(target=pool.close)
+        closer.start()
+        closer.join()
+
+    pool.when_connected(close_now)
+    with pytest.raises(UpstreamError, match="shutting down"):
+        pool.get("fx")
+    assert started, "the server never started"
+    for pid in started:
+        assert wait_gone(pid, 10), f"server process {pid} outlived Pool.close()"
+    assert pool.connections() == []
