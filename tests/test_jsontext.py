@@ -103,3 +103,24 @@ def test_json_is_not_imported():
     code = "import sys, mcpzip.base.jsontext as j; j.dumps(j.loads('[1]')); print('json' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, '{"a":' * 100_000, "[" * 5_000 + "]" * 5_000])
+def test_nesting_deeper_than_the_parser_can_go_is_a_value_error(text):
+    with pytest.raises(ValueError, match="nested too deeply"):
+        jsontext.loads(text)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        jsontext.loads(text.encode())
+
+
+def test_values_nested_too_deeply_to_serialise_are_a_value_error():
+    value: list = []
+    for _ in range(100_000):
+        value = [value]
+    with pytest.raises(ValueError, match="nested too deeply"):
+        jsontext.dumps(value)
+
+
+def test_utf8_replaces_lone_surrogates_only():
+    assert jsontext.utf8("ok ✓ 𝄞") == "ok ✓ 𝄞".encode()
+    assert jsontext.utf8("a\ud800b\udfffc") == "a\ufffdb\ufffdc".encode()

@@ -24,6 +24,7 @@ DEFAULT_LIMIT = 5
 MAX_LIMIT = 50
 DEFAULT_IDLE_MINUTES = 5.0
 DEFAULT_CALL_SECONDS = 120.0
+MAX_CALL_SECONDS = 86400.0  # longer waits overflow the clock's timeouts
 # The largest JSON-RPC message read from a client or an upstream (docs/configuration.md).
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -148,8 +149,8 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Conf
     """Read, expand and validate the config file; raises :class:`ConfigError`."""
     path = resolve_path(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8")  # decoded whole: an error's offset is then the file's
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         raise ConfigError(
@@ -157,6 +158,8 @@ def load(path: str | None = None, environ: dict[str, str] | None = None) -> Conf
         ) from None
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config {path}: not valid UTF-8 (byte {e.object[e.start]:#04x} at offset {e.start})") from None
     try:
         data = jsontext.loads(text)
     except ValueError as e:
@@ -212,6 +215,9 @@ def parse(data: Any, path: str, environ: dict[str, str]) -> Config:
     if not isinstance(resources_and_prompts, bool):
         raise ConfigError(f"{where}: resources_and_prompts must be true or false")
 
+    call_timeout = _number(data, "call_timeout_seconds", DEFAULT_CALL_SECONDS, where)
+    if call_timeout > MAX_CALL_SECONDS:
+        raise ConfigError(f"{where}: call_timeout_seconds must be at most {MAX_CALL_SECONDS:.0f} (one day); 0 means no limit")
     max_message_bytes = _number(data, "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES, where, integer=True)
     if max_message_bytes < 1024:
         raise ConfigError(f"{where}: max_message_bytes must be at least 1024")
@@ -223,7 +229,7 @@ def parse(data: Any, path: str, environ: dict[str, str]) -> Config:
         gemini_api_key=key,
         search=search,
         idle_timeout_minutes=_number(data, "idle_timeout_minutes", DEFAULT_IDLE_MINUTES, where),
-        call_timeout_seconds=_number(data, "call_timeout_seconds", DEFAULT_CALL_SECONDS, where),
+        call_timeout_seconds=call_timeout,
         resources_and_prompts=resources_and_prompts,
         max_message_bytes=max_message_bytes,
     )
@@ -362,8 +368,10 @@ def _string_map(raw: dict, key: str, here: str, expand: Any) -> dict[str, str]:
 
 def _number(raw: dict, key: str, default: float, where: str, integer: bool = False) -> Any:
     value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:  # NaN too
         raise ConfigError(f"{where}: {key} must be a non-negative number")
+    if value > 1e15:  # Infinity, or so large a number no clock can wait for it
+        raise ConfigError(f"{where}: {key} is too large")
     if integer:
         if value != int(value):
             raise ConfigError(f"{where}: {key} must be a whole number")

@@ -41,9 +41,21 @@ class RPCError(Exception):
         return err
 
 
+class Unencodable(ValueError):
+    """A message that cannot be written as JSON (too deeply nested, or not JSON data)."""
+
+
 def encode(message: dict) -> bytes:
-    """One message as a line of UTF-8 JSON, newline included."""
-    return (jsontext.dumps(message) + "\n").encode("utf-8")
+    """One message as a line of UTF-8 JSON, newline included; raises :class:`Unencodable`.
+
+    Lone surrogates in strings are replaced (see ``jsontext.utf8``), so any
+    string a peer sent can be sent back.
+    """
+    try:
+        text = jsontext.dumps(message)
+    except (TypeError, ValueError) as e:
+        raise Unencodable(str(e)) from e
+    return jsontext.utf8(text + "\n")
 
 
 def decode(line: bytes | str) -> Any:
@@ -84,7 +96,9 @@ def kind(message: Any) -> str:
             return "notification"
         return "request" if valid_id(message["id"]) else "invalid"
     if "id" in message and ("result" in message or "error" in message):
-        return "response"
+        # An error response may have a null id (the sender could not read ours).
+        ok = valid_id(message["id"]) or (message["id"] is None and "error" in message)
+        return "response" if ok else "invalid"
     return "invalid"
 
 

@@ -74,7 +74,11 @@ def loads(data: str | bytes | bytearray) -> Any:
             pass
     import json
 
-    return json.loads(data)
+    try:
+        return json.loads(data)
+    except RecursionError:
+        # Both parsers recurse per level; hostile input must be a ValueError like any other bad JSON.
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _utf8(data: bytes | bytearray) -> str | None:
@@ -99,7 +103,22 @@ def dumps(value: Any, *, ensure_ascii: bool = False, separators: tuple[str, str]
                 pass
     import json
 
-    return json.dumps(value, ensure_ascii=ensure_ascii, separators=separators, sort_keys=sort_keys, indent=indent)
+    try:
+        return json.dumps(value, ensure_ascii=ensure_ascii, separators=separators, sort_keys=sort_keys, indent=indent)
+    except RecursionError:
+        raise ValueError("value nested too deeply to serialise") from None
+
+
+def utf8(text: str) -> bytes:
+    """*text* as UTF-8, lone surrogates (which JSON escapes can carry) replaced by U+FFFD.
+
+    A string decoded from JSON may hold half of a surrogate pair; UTF-8
+    cannot encode one, and a message or file must never be lost for it.
+    """
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
 
 
 def _encoder(ensure_ascii: bool, separators: tuple[str, str], sort_keys: bool) -> Any:

@@ -34,6 +34,12 @@ MAX_INPUT_ROUNDS = 10
 FIRST_LISTING_WAIT = 30.0
 # How long closing waits for listings received to be written to the cache.
 CLOSE_WAIT = 5.0
+# Free text mcpzip processes itself is bounded: a query is ranked against every
+# tool and a name compared with every name, so their cost grows with length.
+MAX_QUERY_CHARS = 2000
+MAX_NAME_CHARS = 512
+# execute_tool's timeout is clamped to this (one day): longer waits overflow the clock.
+MAX_CALL_SECONDS = 86400.0
 
 SEARCH_TOOLS = {
     "name": "search_tools",
@@ -256,6 +262,9 @@ class MetaTools:
         query = args.get("query")
         if not isinstance(query, str) or not query.strip():
             return error_result("query is required: describe the tool you need, e.g. 'create github issue'")
+        if len(query) > MAX_QUERY_CHARS:
+            return error_result(f"query is too long ({len(query)} characters, at most {MAX_QUERY_CHARS}): "
+                                "describe the tool you need in a few words")  # fmt: skip
         limit = _int_arg(args.get("limit"), self.config.search.default_limit)
         if limit is None:
             return error_result("limit must be a whole number between 1 and 50")
@@ -287,6 +296,8 @@ class MetaTools:
         name = args.get("name")
         if not isinstance(name, str) or not name:
             return error_result("name is required, e.g. describe_tool {\"name\": \"slack__send_message\"}")
+        if len(name) > MAX_NAME_CHARS:
+            return error_result(_name_too_long(name))
         try:
             found = self._find(name)
         except ToolUnavailable as e:
@@ -302,12 +313,16 @@ class MetaTools:
         name = args.get("name")
         if not isinstance(name, str) or not name:
             return error_result("name is required: the tool name from search_tools, e.g. 'slack__send_message'")
+        if len(name) > MAX_NAME_CHARS:
+            return error_result(_name_too_long(name))
         arguments = args.get("arguments")
         if isinstance(arguments, str):
             # Models often send the arguments object JSON-encoded as a string.
             try:
                 arguments = jsontext.loads(arguments) if arguments.strip() else {}
-            except ValueError:
+            except ValueError as e:
+                if "nested too deeply" in str(e):
+                    return error_result("arguments is a JSON string nested too deeply; pass a JSON object")
                 return error_result("arguments is a string that is not valid JSON; pass a JSON object")
         if arguments is None:
             arguments = {}
@@ -432,7 +447,7 @@ def _missing_required(schema: object, arguments: dict) -> list[str]:
 def _int_arg(value: object, default: int) -> int | None:
     if value is None:
         return default
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdigit() and len(value) < 20:
         value = int(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -450,6 +465,10 @@ def _number_arg(value: object) -> float | None | bool:
             value = float(value)
         except ValueError:
             return False
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:  # NaN too
         return False
-    return float(value)
+    return MAX_CALL_SECONDS if value > MAX_CALL_SECONDS else float(value)
+
+
+def _name_too_long(name: str) -> str:
+    return f"name is too long ({len(name)} characters, at most {MAX_NAME_CHARS}): use a tool name from search_tools"

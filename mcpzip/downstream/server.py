@@ -130,7 +130,7 @@ class Server:
         try:
             for line in iter(self.stdin.readline, b""):
                 if line.strip():
-                    self.handle_line(line)
+                    self._handle_safely(line)
         finally:
             stop.set()
         log.debug("stdin closed")
@@ -154,11 +154,29 @@ class Server:
         if job is not None:
             job()
 
+    def _handle_safely(self, line: bytes) -> None:
+        """:meth:`handle_line`, with any failure answered (if it was a request) and logged, never raised.
+
+        One bad line must not cost the client the session: whatever goes
+        wrong is this message's problem only.
+        """
+        try:
+            self.handle_line(line)
+        except Exception as e:
+            log.error("handling a message failed: %r", e)
+            rid = _request_id(line)
+            if rid is not None:
+                with self._lock:
+                    owed = rid not in self._inflight
+                if owed:
+                    self.send(jsonrpc.error(rid, jsonrpc.INTERNAL_ERROR, f"Internal error: {type(e).__name__}"))
+
     def handle_line(self, line: bytes) -> None:
         try:
             message = jsonrpc.decode(line)
-        except ValueError:
-            self.send(jsonrpc.error(None, jsonrpc.PARSE_ERROR, "Parse error: the line is not valid JSON"))
+        except ValueError as e:
+            detail = "it is nested too deeply" if "nested too deeply" in str(e) else "the line is not valid JSON"
+            self.send(jsonrpc.error(None, jsonrpc.PARSE_ERROR, f"Parse error: {detail}"))
             return
         if isinstance(message, list):
             # MCP dropped JSON-RPC batches; say so instead of guessing.
@@ -171,6 +189,9 @@ class Server:
             self._notification(message)
         elif kind == "response":
             self.relay.on_response(message)
+        elif isinstance(message, dict) and "method" not in message and ("result" in message or "error" in message):
+            # A response is never answered, not even a malformed one (JSON-RPC 2.0 §5).
+            log.debug("ignored a response from the client with an unusable id")
         else:
             rid = message.get("id") if isinstance(message, dict) and jsonrpc.valid_id(message.get("id")) else None
             self.send(jsonrpc.error(rid, jsonrpc.INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message"))
@@ -241,6 +262,12 @@ class Server:
     def send(self, message: dict) -> None:
         try:
             self.writer.write(message)
+        except jsonrpc.Unencodable as e:
+            # Still one answer per request: the result is replaced by an error.
+            log.error("a message could not be serialised: %s", e)
+            rid = message.get("id")
+            if "method" not in message and jsonrpc.valid_id(rid):
+                self.send(jsonrpc.error(rid, jsonrpc.INTERNAL_ERROR, "Internal error: the answer could not be serialised"))
         except (OSError, ValueError):
             log.debug("stdout is closed; dropped a message")
 
@@ -250,8 +277,12 @@ class Server:
         method = message["method"]
         params = message.get("params") if isinstance(message.get("params"), dict) else {}
         if method == "notifications/cancelled":
+            rid = params.get("requestId")
+            if not jsonrpc.valid_id(rid):
+                log.debug("ignored a cancellation without a usable requestId")
+                return
             with self._lock:
-                request = self._inflight.get(params.get("requestId"))
+                request = self._inflight.get(rid)
             if request is not None and request.method != "initialize":
                 reason = params.get("reason")
                 request.context.cancellation.cancel(str(reason) if reason else "cancelled by the client")
@@ -330,7 +361,9 @@ class Server:
         arguments = request.params.get("arguments")
         context = request.context
         token = protocol.meta_of(request.params).get("progressToken")
-        if token is not None:
+        if token is not None and not jsonrpc.valid_id(token):
+            log.debug("ignored a progressToken that is neither a string nor an integer")
+        elif token is not None:
             context.on_progress = lambda params: self.send(jsonrpc.notification(
                 "notifications/progress", {**params, "progressToken": token}))  # fmt: skip
         if request.version is not None:
@@ -357,6 +390,15 @@ class Server:
             left = list(self._inflight.values())
         for request in left:
             request.context.cancellation.cancel("mcpzip is shutting down")
+
+
+def _request_id(line: bytes) -> Any:
+    """The id of the request on *line*, or None when there is none to answer."""
+    try:
+        message = jsonrpc.decode(line)
+    except Exception:
+        return None
+    return message["id"] if jsonrpc.kind(message) == "request" else None
 
 
 def _check_modern(meta: dict, version: Any) -> RPCError | None:

@@ -1,0 +1,201 @@
+"""Whatever a client sends, mcpzip answers every request once and keeps serving (issue 10).
+
+Each test sends one kind of hostile input to a real ``mcpzip serve`` and then
+checks that the same process still answers ``tools/list`` and a normal
+``execute_tool``.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+
+import pytest
+
+from conftest import fixture_server, run_cli, write_config
+
+MODERN = "2026-07-28"
+
+
+@pytest.fixture
+def proc(tmp_path, mcpzip):
+    p = mcpzip(write_config(tmp_path, {"fx": fixture_server()}))
+    p.initialize()
+    return p
+
+
+def assert_healthy(proc) -> None:
+    """The process is alive and serves both a quick request and a call through an upstream."""
+    tools = proc.result("tools/list", timeout=20)["tools"]
+    assert [t["name"] for t in tools] == ["search_tools", "describe_tool", "execute_tool"]
+    result = proc.execute("fx__echo", {"text": "still here"}, timeout=30)
+    assert result["content"][0]["text"] == "still here", result
+    assert proc.proc.poll() is None
+
+
+def stray(proc, timeout: float = 10) -> dict:
+    """The next answer whose id the test helper did not send (or could not know)."""
+    try:
+        return proc.stray.get(timeout=timeout)
+    except queue.Empty:
+        raise AssertionError(f"no answer within {timeout}s; stderr:\n{proc.stderr}") from None
+
+
+def no_stray(proc) -> None:
+    """Nothing was answered to messages that must not be answered (checked after a round trip)."""
+    assert proc.result("ping") == {}
+    assert proc.stray.empty(), proc.stray.get()
+
+
+# -- item 1: ids of every kind ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad_id", [[1], {"a": 1}, [], 1.5, True])
+def test_unusable_ids_in_cancellations_and_responses_are_ignored(proc, bad_id):
+    proc.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": bad_id}})
+    proc.send({"jsonrpc": "2.0", "id": bad_id, "result": {}})
+    proc.send({"jsonrpc": "2.0", "id": bad_id, "error": {"code": 1, "message": "x"}})
+    no_stray(proc)  # neither a notification nor a response is ever answered
+    assert_healthy(proc)
+
+
+@pytest.mark.parametrize("bad_id", [[1], {"a": 1}, 1.5, None, False])
+def test_requests_with_unusable_ids_are_invalid_requests(proc, bad_id):
+    proc.send({"jsonrpc": "2.0", "id": bad_id, "method": "ping"})
+    answer = stray(proc)
+    assert answer["id"] is None and answer["error"]["code"] == -32600
+    assert_healthy(proc)
+
+
+@pytest.mark.parametrize("token", [[1], {"a": 1}, 1.5])
+def test_a_call_with_an_unusable_progress_token_is_answered_without_progress(proc, token):
+    args = {"name": "fx__progress", "arguments": {"steps": 2}}
+    result = proc.result("tools/call", {"name": "execute_tool", "arguments": args, "_meta": {"progressToken": token}})
+    assert result["content"][0]["text"] == "2 steps, token absent"
+    assert proc.notifications.empty()
+    assert_healthy(proc)
+
+
+# -- item 2: nesting deeper than a parser can go --------------------------------------------
+
+
+@pytest.mark.parametrize("line", [b"[" * 100_000, b'{"a":' * 5_000, b'{"jsonrpc":"2.0","id":1,"method":"ping","params":'
+                                  + b"[" * 3_000 + b"]" * 3_000 + b"}"])  # fmt: skip
+def test_deeply_nested_lines_are_parse_errors(proc, line):
+    proc.send_raw(line + b"\n")
+    answer = stray(proc)
+    assert answer["id"] is None
+    assert answer["error"] == {"code": -32700, "message": "Parse error: it is nested too deeply"}
+    assert_healthy(proc)
+
+
+def test_arguments_given_as_a_deeply_nested_json_string_get_a_clear_error(proc):
+    result = proc.execute("fx__echo", "[" * 100_000)  # type: ignore[arg-type]
+    assert result["isError"] is True
+    assert "nested too deeply" in result["content"][0]["text"]
+    assert_healthy(proc)
+
+
+# -- item 3: strings that UTF-8 cannot carry -------------------------------------------------
+
+
+def test_a_lone_surrogate_in_an_id_is_replaced_in_the_answer(proc):
+    proc.send_raw(b'{"jsonrpc":"2.0","id":"\\ud800","method":"ping"}\n')
+    assert stray(proc) == {"jsonrpc": "2.0", "id": "\ufffd", "result": {}}
+    assert_healthy(proc)
+
+
+def test_a_lone_surrogate_in_a_method_name_is_answered(proc):
+    proc.send_raw(b'{"jsonrpc":"2.0","id":"m","method":"no/such/\\udc00"}\n')
+    answer = stray(proc)
+    assert answer["id"] == "m" and answer["error"]["code"] == -32601
+    assert answer["error"]["message"] == "Method not found: no/such/\ufffd"
+    assert_healthy(proc)
+
+
+def test_raw_bytes_of_an_encoded_surrogate_are_answered(proc):
+    proc.send_raw(b'{"jsonrpc":"2.0","id":"raw-\xed\xa0\x80","method":"ping"}\n')
+    answer = stray(proc)
+    assert answer["id"].startswith("raw-\ufffd") and answer["result"] == {}
+    assert_healthy(proc)
+
+
+def test_an_upstream_result_with_a_lone_surrogate_is_answered(proc):
+    result = proc.execute("fx__echo", {"text": "half \ud800 a pair"})
+    assert result["content"][0]["text"] == "half \ufffd a pair"
+    assert_healthy(proc)
+
+
+# -- item 4: timeouts out of range ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("timeout", [1e10, float("inf"), 10**400, "1e999"])
+def test_huge_timeouts_are_clamped(proc, timeout):
+    result = proc.call("execute_tool", {"name": "fx__echo", "arguments": {"text": "slow ok"}, "timeout": timeout})
+    assert result["content"][0]["text"] == "slow ok"
+    assert_healthy(proc)
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("-inf"), "soon", -1])
+def test_unusable_timeouts_get_a_clear_error(proc, timeout):
+    result = proc.call("execute_tool", {"name": "fx__echo", "arguments": {"text": "x"}, "timeout": timeout})
+    assert result["isError"] is True
+    assert result["content"][0]["text"] == "Error: timeout must be a positive number of seconds"
+    assert_healthy(proc)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("Infinity", "call_timeout_seconds is too large"),
+    ("NaN", "call_timeout_seconds must be a non-negative number"),
+    ("1e10", "call_timeout_seconds must be at most 86400 (one day); 0 means no limit"),
+])  # fmt: skip
+def test_a_config_timeout_out_of_range_is_one_line_at_load(tmp_path, value, message):
+    path = write_config(tmp_path, {"fx": fixture_server()})
+    path.write_text(path.read_text()[:-1] + f', "call_timeout_seconds": {value}}}')
+    done = run_cli("serve", "--config", str(path), input="")
+    assert done.returncode != 0
+    assert done.stderr.strip() == f"mcpzip: error: config {path}: {message}"
+
+
+# -- item 5: free text of any size ------------------------------------------------------------
+
+
+def test_a_huge_query_is_refused_quickly(proc):
+    result = proc.call("search_tools", {"query": "echo " * 2_000_000}, timeout=10)
+    assert result["isError"] is True
+    assert result["content"][0]["text"] == (
+        "Error: query is too long (10000000 characters, at most 2000): describe the tool you need in a few words"
+    )
+    assert_healthy(proc)
+
+
+@pytest.mark.parametrize("tool", ["describe_tool", "execute_tool"])
+def test_a_huge_tool_name_is_refused_quickly(proc, tool):
+    result = proc.call(tool, {"name": "fx__" + "e" * 1_000_000}, timeout=10)
+    assert result["isError"] is True
+    assert "name is too long (1000004 characters, at most 512)" in result["content"][0]["text"]
+    assert_healthy(proc)
+
+
+def test_a_huge_limit_string_is_an_error_not_a_crash(proc):
+    result = proc.call("search_tools", {"query": "echo", "limit": "9" * 5000})
+    assert result["isError"] is True
+    assert_healthy(proc)
+
+
+# -- item 18: broken config files ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"mcpServers": {"a": {"command": "caf\xe9"}}}', "not valid UTF-8 (byte 0xe9 at offset 37)"),
+    (b"[" * 100_000, "not valid JSON: JSON nested too deeply"),
+    (b'{"a":' * 100_000, "not valid JSON: JSON nested too deeply"),
+])  # fmt: skip
+def test_a_broken_config_is_one_line_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "config.json"
+    path.write_bytes(content)
+    path.chmod(0o600)
+    for command in ("serve", "list"):
+        done = run_cli(command, "--config", str(path), input="")
+        assert done.returncode != 0
+        assert done.stderr.strip() == f"mcpzip: error: config {path}: {message}", done.stderr
