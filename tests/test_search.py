@@ -212,6 +212,25 @@ def test_misspelled_words_count_as_the_words_meant(real_index: Index):
     assert names(real_index.search("cancle the maintenance window in datadog", 1)) == ["datadog__cancel_downtime"]
 
 
+def test_fetch_comes_first_for_a_web_page_beside_three_copies_of_everything():
+    """Nine servers, three of them copies of server-everything (whose test tools talk of resources and links)."""
+    data = json.loads((DATA / "ALL.json").read_text())
+    servers = {s: s for s in ("fetch", "filesystem", "git", "github", "memory", "time", "everything")}
+    servers.update({"everything-copy": "everything", "demo": "everything"})
+    index = Index([Tool(name, d["name"], d) for name, real in servers.items() for d in data[real]])
+    for query in ("download a web page", "fetch a url", "get the contents of a url"):
+        assert names(index.search(query, 1)) == ["fetch__fetch"], query
+
+
+def test_shell_git_and_chat_shorthand_means_its_plain_words(real_index: Index):
+    # Commands and jargon stand for what they do (vocabulary.SHORTHAND); the word as typed is matched exactly.
+    assert names(real_index.search("mkdir", 1)) == ["filesystem__create_directory"]
+    assert names(real_index.search("mv old.txt new.txt", 1)) == ["filesystem__move_file"]
+    assert names(real_index.search("unstage", 1)) == ["git__git_reset"]
+    assert names(real_index.search("unstaged changes", 1)) == ["git__git_diff_unstaged"]  # not the command
+    assert names(real_index.search("gh pr create", 1)) == ["github__create_pull_request"]
+
+
 def test_pruning_for_large_catalogs_changes_no_result(real: list[Tool], monkeypatch):
     """The shortcut that skips hopeless tools must give exactly the full computation's answer."""
     big = real + [Tool(f"{t.server}-{k}", t.name, t.definition) for k in (2, 3, 4) for t in real]

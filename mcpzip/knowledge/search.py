@@ -38,7 +38,7 @@ from bisect import bisect_left
 from collections import Counter
 from itertools import compress
 
-from .vocabulary import ACTIONS, IMPERATIVES, IRREGULAR, LOOKUPS, PHRASES, RELATED, STOPWORDS, SYNONYMS
+from .vocabulary import ACTIONS, IMPERATIVES, IRREGULAR, LOOKUPS, PHRASES, RELATED, SHORTHAND, STOPWORDS, SYNONYMS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -196,10 +196,18 @@ class _Vocabulary:
             if "*" not in phrase:
                 self.phrases[phrase] = right.strip()
             self.phrases_by_first.setdefault(phrase[0], []).append((phrase, right.strip()))
+        self.words: set[str] = set()  # spellings the vocabulary knows
+        # Shorthand is read in queries only ("ls" in a tool's text is rare and
+        # means itself), exactly as typed: "unstage" is a command, "unstaged" is not.
+        self.shorthand: dict[str, list[str]] = {}
+        for line in SHORTHAND.strip().splitlines():
+            left, _, right = line.partition("=")
+            for word in left.split():
+                self.shorthand[word] = [*right.split(), word]  # the meaning first: the word then adds only what it adds
+        self.words.update(self.shorthand)
         for options in self.phrases_by_first.values():
             options.sort(key=lambda item: -len(item[0]))
         self.phrase_starts = frozenset(p[0] for p in self.phrases)
-        self.words: set[str] = set()  # spellings the vocabulary knows
         self.synonyms = self._groups(SYNONYMS, symmetric=True)
         self.related = self._groups(RELATED, symmetric=False)
         self.actions = frozenset(ACTIONS.split())
@@ -210,6 +218,7 @@ class _Vocabulary:
             verb, _, nouns = line.partition(":")
             self.imperatives.update((w, verb) for w in nouns.split())
         self._alternatives: dict[str, dict[str, float]] = {}
+        self.stems = frozenset(map(stem, self.words))
 
     def _groups(self, table: str, symmetric: bool) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
@@ -260,6 +269,7 @@ def _query_words(query: str) -> list[str]:
     words = _words(query)
     stems = [stem(w) for w in words]
     by_first = _vocab().phrases_by_first
+    shorthand = _vocab().shorthand
     out = []
     skip: set[int] = set()
     i = 0
@@ -278,7 +288,9 @@ def _query_words(query: str) -> list[str]:
                     i = end
                 break
         else:
-            if _content(words[i]):
+            if words[i] in shorthand:
+                out.extend(shorthand[words[i]])
+            elif _content(words[i]):
                 out.append(words[i])
             i += 1
     return out
@@ -508,7 +520,10 @@ class Index:
 
     def _known(self, word: str) -> bool:
         """Whether some tool or the vocabulary spells a word this way."""
-        return len(word) < 4 or not word.isalpha() or word in self._surface or word in _vocab().words
+        if len(word) < 4 or not word.isalpha() or word in self._surface:
+            return True
+        vocab = _vocab()  # a form of a word it knows ("draw" for drawing) is not a typo either
+        return word in vocab.words or stem(word) in vocab.stems
 
     def _corrections(self, word: str) -> list[str]:
         """The known words closest to *word*, a likely misspelling."""

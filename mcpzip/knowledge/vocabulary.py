@@ -8,6 +8,9 @@ databases, browsers, maps — never the words of individual queries.
 Every table is plain text, one entry per line:
 
 * ``PHRASES``: ``words = word``; ``*`` stands for up to three other words.
+* ``SHORTHAND``: ``words = words``: a command, abbreviation or idiom (each
+  spelling on the left, matched exactly as typed) and the plain words it
+  stands for (read in queries only; the word itself stays).
 * ``SYNONYMS``: words on a line mean the same thing (symmetric).
 * ``RELATED``: the first word of a line suggests the others (one way).
 * ``ACTIONS``: verbs; a query with none of them is a look-up.
@@ -97,6 +100,67 @@ web page = webpage
 web site = website
 screen shot = screenshot
 e mail = email
+spin up = create
+spin * up = create
+catch up = history
+catch * up = history
+hear about = watch
+keep * posted = watch
+keep * quiet = mute
+from now on = rule
+stop getting = filter
+don t forget = remind
+don t let * forget = remind
+how big = size
+how large = size
+on my plate = todo
+are you sure = confirm
+"""
+
+# Commands, abbreviations and idioms of software work, and the plain words
+# they stand for: shell and git commands, chat and ops jargon.  Read in
+# queries only; the word itself is kept after its meaning.
+SHORTHAND = """
+ls = list directory
+dir = list directory
+mkdir = create directory
+rmdir = delete directory
+rm = delete file
+cp = copy file
+mv = move file
+cat = read file
+du = directory size
+grep = search text
+sed = replace text edit
+curl = fetch url
+wget = download url
+chmod = permission
+tar = archive
+ps = process list
+psql = postgres query
+mongosh = mongodb query
+blame = commit history
+unstage = reset staged
+gh = github
+lgtm = approve review
+squash = merge
+rebase = update branch
+upsert = create update
+ddl = schema table
+dml = write query
+serp = web search
+sitemap = website map url
+sev sevs = incident
+a11y = accessibility
+eta = travel time distance
+rag = retrieval knowledgebase
+xhr = network request
+ajax = network request
+ttl = expiration
+crd = api resource
+fyi = notify
+whois = user profile
+unreact = remove reaction
 """
 
 # Words people use for the same action or object.  Each line is one group of
@@ -106,7 +170,7 @@ e mail = email
 # of servers or queries.
 SYNONYMS = """
 create make new add generate build setup compose start open register insert spawn produce establish
-delete remove erase wipe destroy drop purge clear discard trash del rm unset rid expunge
+delete remove erase wipe destroy drop purge clear discard trash del rm unset rid expunge nuke
 update edit modify change patch alter adjust amend revise tweak set bump
 rename retitle
 get fetch retrieve read obtain grab pull load open
@@ -156,7 +220,7 @@ email mail gmail inbox
 message msg chat dm
 channel room
 calendar agenda
-event meeting appointment invite invitation
+event meeting appointment invite invitation standup huddle
 database db
 table sheet spreadsheet
 row record entry
@@ -164,7 +228,9 @@ image picture photo illustration drawing pic artwork graphic
 screenshot screencap capture
 web internet online
 website site webpage homepage
-url link href address
+url href address
+url webpage
+download fetch
 browser
 kubernetes k8s kube kubectl
 pod container
@@ -191,8 +257,9 @@ directions route navigate navigation itinerary
 distance far
 elevation altitude height
 time clock now timezone
+timezone tz utc gmt pst pdt est edt cst cdt mst mdt cet cest bst ist jst aest
 paper article publication preprint
-reaction emoji react
+reaction emoji react heart upvote
 thread conversation replies
 attachment attached
 draft unsent
@@ -230,7 +297,14 @@ priority urgent
 available availability free busy freebusy
 commit checkin
 merge combine
-staged stage
+staged stage cached
+app application
+cite citation bibtex bibliography reference
+dialog popup modal prompt confirm
+quiet mute
+watch follow subscribe
+accessibility aria
+expiration expire expiry
 checkout switch
 permission access allowed allow
 forward tunnel
@@ -249,7 +323,8 @@ when date time schedule
 where location place address
 cancel delete remove
 move reschedule update
-link relation connect
+link url relation connect
+url link
 plan subscription price
 display get read
 see get read list
@@ -337,6 +412,33 @@ pipeline status check build
 passing status check
 failing status check error
 rule filter
+automatically rule filter
+auto rule filter
+block filter rule
+newsletter email
+restore reset revert undo
+rebase merge update branch
+paragraph block content text
+epic project
+latency metric performance
+vitals performance
+retrieval knowledgebase search
+forget delete remove
+logo image
+https url webpage
+http url webpage
+www url webpage
+com website url
+py file
+txt file
+md file
+csv file
+json file
+yaml file
+pdf file
+pm time
+charge invoice bill
+log file
 """.strip()
 # Verbs: a query with none of them is a look-up ("gmail labels").
 ACTIONS = """
