@@ -249,14 +249,15 @@ class Server:
             self.settled()
 
     def _finish(self, request: _Request, result: dict) -> dict:
+        """*result* in the shape of the request's era, whatever era its upstream spoke."""
         if request.version is None:
-            return result
+            return _legacy_shape(result)
         result = dict(result)
         result.setdefault("resultType", "complete")
-        if request.method != "tools/call":
-            meta = dict(result.get("_meta") or {})
-            meta[protocol.META_SERVER_INFO] = SERVER_INFO
-            result["_meta"] = meta
+        # The client's server is mcpzip, also when an upstream's result says otherwise.
+        meta = dict(result.get("_meta") or {})
+        meta[protocol.META_SERVER_INFO] = SERVER_INFO
+        result["_meta"] = meta
         return result
 
     def send(self, message: dict) -> None:
@@ -423,3 +424,27 @@ def _check_modern(meta: dict, version: Any) -> RPCError | None:
     return None
 
 
+# Result fields of the modern era only (a complete result says nothing else).
+_MODERN_RESULT_KEYS = ("resultType", "ttlMs", "cacheScope")
+
+
+def _legacy_shape(result: dict) -> dict:
+    """A modern upstream's result as a legacy client expects it: what only the modern era has, removed.
+
+    The rest is left as the upstream sent it, in its order, so a legacy
+    client sees what a direct call would have shown it.
+    """
+    meta = result.get("_meta")
+    modern_meta = isinstance(meta, dict) and protocol.META_SERVER_INFO in meta
+    if not modern_meta and not any(key in result for key in _MODERN_RESULT_KEYS):
+        return result
+    shaped = {k: v for k, v in result.items() if k not in _MODERN_RESULT_KEYS}
+    if result.get("resultType", "complete") != "complete":
+        shaped["resultType"] = result["resultType"]  # no legacy result: left for the client to see
+    if modern_meta:
+        rest = {k: v for k, v in meta.items() if k != protocol.META_SERVER_INFO}
+        if rest:
+            shaped["_meta"] = rest
+        else:
+            del shaped["_meta"]
+    return shaped
