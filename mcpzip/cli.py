@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("arguments", nargs="?", default="{}", help="the tool's arguments as a JSON object")
     p.add_argument("--timeout", type=float, default=None, help="seconds to wait")
     p.add_argument("--json", action="store_true", help="print the raw MCP result as JSON")
+    p.add_argument("--max-bytes", type=int, default=0, metavar="N",
+                   help="cut the result to N bytes as the model would see it (default: print everything)")
     p = command("login", "sign in (OAuth) to remote servers that need it")
     p.add_argument("server", nargs="?", help="the server to sign in to (default: every http/sse server)")
     p = command("logout", "forget the stored OAuth tokens of one server")
@@ -181,11 +183,11 @@ def serve(config_path: str | None) -> int:
 # -- terminal commands ------------------------------------------------------
 
 
-def _open(args: argparse.Namespace, refresh: bool) -> MetaTools:
+def _open(args: argparse.Namespace, refresh: bool, result_budget: int | None = 0) -> MetaTools:
     from .base import config as config_module
     from .downstream.metatools import MetaTools
 
-    tools = MetaTools.open(config_module.load(args.config))
+    tools = MetaTools.open(config_module.load(args.config), result_budget=result_budget)
     if refresh or not tools.catalog.tools():
         for t in tools.refresh():
             t.join()
@@ -248,7 +250,9 @@ def cmd_call(args: argparse.Namespace) -> int:
         raise CommandError(f"the arguments are not valid JSON ({e}); pass an object like '{{\"q\": 1}}'") from None
     if not isinstance(arguments, dict):
         raise CommandError("the arguments must be a JSON object like '{\"q\": 1}'")
-    tools = _open(args, refresh=False)
+    if args.max_bytes < 0:
+        raise CommandError("--max-bytes must be a positive number of bytes (or 0: print everything)")
+    tools = _open(args, refresh=False, result_budget=args.max_bytes)
     try:
         call: dict = {"name": args.name, "arguments": arguments}
         if args.timeout is not None:

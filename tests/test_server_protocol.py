@@ -131,7 +131,9 @@ def test_slow_call_does_not_delay_other_requests(proc):
     assert proc.response(slow)["result"]["content"][0]["text"] == "slept 3000 ms"
 
 
-def test_concurrent_answers_are_whole_lines(proc):
+def test_concurrent_answers_are_whole_lines(tmp_path, mcpzip):
+    # No result budget: each answer is 200 KB, three pipe buffers' worth.
+    proc = mcpzip(write_config(tmp_path, {"fx": fixture_server()}, max_result_bytes=0))
     proc.initialize()
     ids = [
         proc.start_request("tools/call", {"name": "execute_tool", "arguments": {"name": "fx__big", "arguments": {"bytes": 200_000}}})

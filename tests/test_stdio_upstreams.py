@@ -60,8 +60,9 @@ def test_five_megabytes_of_stderr_do_not_deadlock(config, mcpzip):
     assert proc.execute("fx__echo", {"text": "alive"})["content"][0]["text"] == "alive"
 
 
-def test_twenty_megabyte_result_arrives_intact(config, mcpzip):
-    proc = mcpzip(config)
+def test_twenty_megabyte_result_arrives_intact(tmp_path, mcpzip):
+    # max_result_bytes 0: no budget, the result passes unchanged (test_results.py has the budget).
+    proc = mcpzip(write_config(tmp_path, {"fx": fixture_server()}, call_timeout_seconds=30, max_result_bytes=0))
     proc.initialize()
     n = 20 * 1024 * 1024
     text = proc.execute("fx__big", {"bytes": n}, timeout=60)["content"][0]["text"]

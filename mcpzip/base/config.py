@@ -27,6 +27,8 @@ DEFAULT_CALL_SECONDS = 120.0
 MAX_CALL_SECONDS = 86400.0  # longer waits overflow the clock's timeouts
 # The largest JSON-RPC message read from a client or an upstream (docs/configuration.md).
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# About 20,000 tokens: under what clients accept in one tool result (docs/results.md).
+DEFAULT_RESULT_BYTES = 80_000
 
 # Spellings other clients write for the same transport.
 TYPE_ALIASES = {
@@ -40,9 +42,10 @@ TYPE_ALIASES = {
 }
 
 TOP_KEYS = {"mcpServers", "gemini_api_key", "search", "idle_timeout_minutes", "call_timeout_seconds", "$schema",
-            "resources_and_prompts", "max_message_bytes"}  # fmt: skip
+            "resources_and_prompts", "max_message_bytes",
+            "max_result_bytes"}  # fmt: skip
 SEARCH_KEYS = {"model", "default_limit"}
-SERVER_KEYS = {"type", "command", "args", "env", "cwd", "url", "headers", "disabled", "oauth"}
+SERVER_KEYS = {"type", "command", "args", "env", "cwd", "url", "headers", "disabled", "oauth", "max_result_bytes"}
 # Server keys other clients write (Cline, Roo, VS Code, Gemini CLI, ...) that a
 # migrated entry keeps: mcpzip has no use for them, but they are no mistake,
 # so they are noted in the debug log rather than warned about at every start.
@@ -92,6 +95,8 @@ class ServerConfig:
     headers: dict[str, str] = field(default_factory=dict)
     oauth: OAuthSettings | None = None
     disabled: bool = False
+    # The result budget for this server's tools; None: the top-level one.
+    max_result_bytes: int | None = None
 
     def describe(self) -> str:
         """A short, secret-free account of how the server is reached."""
@@ -119,6 +124,13 @@ class Config:
     resources_and_prompts: bool = True
     # Longer messages are refused, not buffered whole (docs/configuration.md).
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    # Results larger than this reach the model cut, the rest readable on request; 0: off.
+    max_result_bytes: int = DEFAULT_RESULT_BYTES
+
+    def result_budget(self, server: str) -> int:
+        """The result budget for *server*'s tools."""
+        own = self.servers[server].max_result_bytes if server in self.servers else None
+        return self.max_result_bytes if own is None else own
 
     @property
     def directory(self) -> str:
@@ -232,6 +244,7 @@ def parse(data: Any, path: str, environ: dict[str, str]) -> Config:
         call_timeout_seconds=call_timeout,
         resources_and_prompts=resources_and_prompts,
         max_message_bytes=max_message_bytes,
+        max_result_bytes=_number(data, "max_result_bytes", DEFAULT_RESULT_BYTES, where, integer=True),
     )
 
 
@@ -264,6 +277,8 @@ def _parse_server(name: Any, raw: Any, where: str, environ: dict[str, str]) -> S
         return expand_vars(value, environ, f"{here}: {field_name}")
 
     server = ServerConfig(name=name, type=kind, disabled=disabled)
+    if "max_result_bytes" in raw:
+        server.max_result_bytes = _number(raw, "max_result_bytes", 0, here, integer=True)
     if kind == "stdio":
         command = raw.get("command")
         if not isinstance(command, str) or not command.strip():

@@ -14,6 +14,7 @@ from ..base import jsontext, log
 from ..knowledge.catalog import PENDING, compact_params, split_name
 from ..base.jsonrpc import RPCError
 from ..upstream.session import UpstreamError
+from .results import READ_RESULT, READ_RESULT_NAME
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from ..upstream.pool import Pool
     from ..knowledge.search import Searcher
     from ..upstream.session import CallContext, Handlers
+    from .results import Results
 
 MAX_LIMIT = 50
 DESCRIPTION_CHARS = 160
@@ -151,9 +153,16 @@ class MetaTools:
     """The meta-tools over one catalog, search and pool."""
 
     def __init__(self, config: Config, catalog: Catalog, searcher: Searcher | None, pool: Pool,
-                 ranking: Any = None) -> None:  # fmt: skip
-        """*searcher* None: made on first use (see :attr:`searcher`); *ranking* None: see :attr:`ranking`."""
+                 ranking: Any = None, results: Results | None = None,
+                 result_budget: int | None = None) -> None:  # fmt: skip
+        """*searcher* None: made on first use (see :attr:`searcher`); *ranking* None: see :attr:`ranking`.
+
+        *results* cuts big results to their budget (None: results pass whole),
+        which is each server's ``max_result_bytes``, or *result_budget* for all.
+        """
         self.config = config
+        self.results = results
+        self.result_budget = result_budget
         self.catalog = catalog
         self._searcher = searcher
         self.pool = pool
@@ -161,14 +170,19 @@ class MetaTools:
         self._lazy_lock = threading.Lock()
 
     @classmethod
-    def open(cls, config: Config, handlers: Handlers | None = None, auth_flow: str = "never") -> MetaTools:
+    def open(cls, config: Config, handlers: Handlers | None = None, auth_flow: str = "never",
+             result_budget: int | None = None) -> MetaTools:  # fmt: skip
         """Everything the meta-tools need for *config* (the tool cache is read on first use).
 
         *auth_flow* ``"background"`` lets a remote server that needs a sign-in
         start one by itself; its tools are listed once it completes.
+        *result_budget* (the command line's ``--max-bytes``) cuts every result
+        to that many bytes and keeps nothing to read later; None: the config's.
         """
         from ..knowledge.catalog import Catalog
         from ..upstream.pool import Pool
+        from .results import Results
+        from .resultstore import ResultStore
 
         # A completed sign-in makes that server's tools listable: list it.
         pool = Pool(config, auth_flow=auth_flow)
@@ -176,7 +190,8 @@ class MetaTools:
             pool.handle_upstream_messages(handlers)
         catalog = Catalog(config.servers, config.cache_path, counts_hint=pool.known.tool_counts(),
                           on_update=pool.known.record_tools)  # fmt: skip
-        tools = cls(config, catalog, None, pool)
+        results = Results(ResultStore() if result_budget is None else None)
+        tools = cls(config, catalog, None, pool, results=results, result_budget=result_budget)
         pool.when_authorized(tools.relist)
         return tools
 
@@ -228,6 +243,8 @@ class MetaTools:
         """
         self.catalog.begin_closing()
         self.pool.close()
+        if self.results is not None:
+            self.results.close()
         self.catalog.flush(CLOSE_WAIT)
 
     def instructions(self) -> str:
@@ -298,6 +315,8 @@ class MetaTools:
             return error_result("name is required, e.g. describe_tool {\"name\": \"slack__send_message\"}")
         if len(name) > MAX_NAME_CHARS:
             return error_result(_name_too_long(name))
+        if name == READ_RESULT_NAME:  # built in: described, never listed by search
+            return text_result(jsontext.dumps(READ_RESULT, indent=2, separators=(",", ": ")))
         try:
             found = self._find(name)
         except ToolUnavailable as e:
@@ -334,6 +353,8 @@ class MetaTools:
 
         if name in ("proxy_status", "proxy_refresh"):
             return self._admin(name)
+        if name == READ_RESULT_NAME:
+            return self._read_result(arguments, context)
         try:
             found = self._find(name)
         except ToolUnavailable as e:
@@ -350,6 +371,9 @@ class MetaTools:
         def call(ctx: CallContext | None) -> dict:
             return self.pool.call_tool(found.server, found.name, arguments, seconds, ctx)
 
+        return self._within_budget(found.server, self._run(found, call, context), context)
+
+    def _run(self, found: Tool, call: Any, context: CallContext | None) -> dict:
         try:
             if context is not None and context.run_held is not None:
                 return context.run_held(found.server, call, context)
@@ -379,6 +403,18 @@ class MetaTools:
             return error_result(f"{found.prefixed}: the server refused the call ({e.code}: {e.message})")
         except UpstreamError as e:
             return error_result(f"{found.prefixed}: {e}")
+
+    def _within_budget(self, server: str, result: dict, context: CallContext | None) -> dict:
+        """*result* cut to *server*'s result budget (results.py); a result still in progress passes."""
+        if self.results is None or result.get("resultType", "complete") != "complete":
+            return result
+        budget = self.config.result_budget(server) if self.result_budget is None else self.result_budget
+        return self.results.limit(result, budget, context.client if context is not None else "")
+
+    def _read_result(self, arguments: dict, context: CallContext | None) -> dict:
+        if self.results is None:
+            return error_result(f"{READ_RESULT_NAME}: no results are kept here")
+        return self.results.read(arguments, context.client if context is not None else "")
 
     def _admin(self, name: str) -> dict:
         """The reference's hidden status/refresh tools, kept for users who script them."""

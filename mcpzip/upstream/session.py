@@ -94,6 +94,9 @@ class CallContext:
     """What a downstream request brings to the upstream call it causes."""
 
     cancellation: Cancellation = field(default_factory=Cancellation)
+    # Which client asked ("" for the one client of a stdio mcpzip): kept
+    # results are readable only by the client they were cut for.
+    client: str = ""
     # Called with the params of each ``notifications/progress`` the upstream
     # sends for this call (its progressToken is ours, not the client's).
     on_progress: Callable[[dict], None] | None = None

@@ -57,6 +57,10 @@ TOOLS = [
      "inputSchema": {"type": "object", "properties": {}}},
     {"name": "big", "description": "Return a text of the given number of bytes.",
      "inputSchema": {"type": "object", "properties": {"bytes": {"type": "integer"}}, "required": ["bytes"]}},
+    # Optional arguments of big (not in its schema, so listings stay as they were):
+    # lines: numbered lines with non-ASCII text instead of one long line;
+    # image: add an image of that many base64 bytes; structured: add the text
+    # as structuredContent too; error: mark the result isError.
     {"name": "environment", "description": "Return this server's environment variables as JSON.",
      "inputSchema": {"type": "object", "properties": {}}},
     {"name": "spawn_child", "description": "Start a long-lived child process and return its pid.",
@@ -112,6 +116,32 @@ def ask_client(method: str, params: dict | None) -> dict:
         return answers.pop(rid, {"error": {"code": -1, "message": "no answer"}})
 
 
+def big_text(n: int, lines: bool = False) -> str:
+    """*n* bytes of text: one long line, or numbered lines with characters of 2 to 4 UTF-8 bytes."""
+    if not lines:
+        return ("0123456789abcdef" * (n // 16 + 1))[:n]
+    out, size, i = [], 0, 0
+    while size < n:
+        line = f"line {i:07d} caf\u00e9 \u20ac{i % 7} \U0001f600 {'x' * (i % 40)}\n"
+        out.append(line)
+        size += len(line.encode())
+        i += 1
+    return "".join(out).encode()[:n].decode("utf-8", "ignore")
+
+
+def big_result(args: dict) -> dict:
+    body = big_text(args["bytes"], bool(args.get("lines")))
+    result: dict = {"content": [{"type": "text", "text": body}]}
+    if args.get("image"):
+        data = ("iVBORw0K" * args["image"])[: args["image"]]
+        result["content"].append({"type": "image", "data": data, "mimeType": "image/png"})
+    if args.get("structured"):
+        result["structuredContent"] = {"text": body, "bytes": len(body.encode())}
+    if args.get("error"):
+        result["isError"] = True
+    return result
+
+
 def call(name: str, args: dict, meta: dict) -> dict | None:
     if name == "progress":
         token = meta.get("progressToken")
@@ -151,8 +181,7 @@ def call(name: str, args: dict, meta: dict) -> dict | None:
     if name == "image":
         return {"content": [{"type": "text", "text": "a red dot"}, {"type": "image", "data": PNG, "mimeType": "image/png"}]}
     if name == "big":
-        n = args["bytes"]
-        return text(("0123456789abcdef" * (n // 16 + 1))[:n])
+        return big_result(args)
     if name == "environment":
         return text(json.dumps(dict(os.environ)))
     if name == "spawn_child":
