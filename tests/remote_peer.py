@@ -35,7 +35,7 @@ class Peer:
             self.stop()
             raise AssertionError(f"test server failed: {line} {self.stderr}")
         self.port = int(line.split()[1])
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"{'https' if '--tls' in args else 'http'}://127.0.0.1:{self.port}"
 
     def _read_out(self, ready: queue.Queue) -> None:
         for raw in iter(self.proc.stdout.readline, b""):
@@ -78,6 +78,33 @@ class Peer:
                 self.proc.wait()
         for stream in (self.proc.stdout, self.proc.stderr):
             stream.close()
+
+
+def make_ca(directory: Path) -> dict[str, str] | None:
+    """A certificate authority made here, and a certificate it signed for 127.0.0.1 and localhost.
+
+    Returns the paths (``ca``, ``cert`` — the chain a server presents — and
+    ``key``), or None where the ``openssl`` command is missing.
+    """
+    import shutil
+
+    if shutil.which("openssl") is None:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    p = {name: str(directory / name) for name in ("ca.pem", "ca.key", "server.key", "server.csr", "server.pem", "ext")}
+    Path(p["ext"]).write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n")
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p["ca.key"], "-out", p["ca.pem"], "-days", "2",
+        "-subj", "/CN=mcpzip test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", p["server.key"], "-out", p["server.csr"],
+        "-subj", "/CN=127.0.0.1")  # fmt: skip
+    run("x509", "-req", "-in", p["server.csr"], "-CA", p["ca.pem"], "-CAkey", p["ca.key"], "-CAcreateserial",
+        "-out", p["server.pem"], "-days", "2", "-extfile", p["ext"])  # fmt: skip
+    return {"ca": p["ca.pem"], "cert": p["server.pem"], "key": p["server.key"]}
 
 
 def browser_env(tmp_path: Path, mode: str = "", **extra: str) -> dict:

@@ -221,7 +221,16 @@ def _server_line(report: Report, server: ServerConfig, p: Probe, width: int, tim
             needs_login or any(w in detail.lower() for w in _AUTH_WORDS)
         ):
             auth = f"needs `mcpzip login {server.name}`"
+        if "TLS certificate verification failed" in detail:
+            detail += _tls_advice()
     report.finding(status, f"{server.name:<{width}}  {server.type:<5}  {era:<17}  {tools:<10}  {auth:<24}  {started}".rstrip(), detail)
+
+
+def _tls_advice() -> str:
+    from ..base import web
+
+    stores = "\n          ".join(web.trust_stores())
+    return f"\n        certificates tried:\n          {stores}\n        {web.CA_HINT}"
 
 
 def auth_state(server: ServerConfig, auth_dir: str, now: float) -> tuple[str, bool]:

@@ -24,7 +24,7 @@ import os
 import threading
 import time
 
-from ..base import log
+from ..base import log, web
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -72,9 +72,8 @@ class Gemini:
     def _session(self):
         session = getattr(self._local, "session", None)
         if session is None:
-            import requests  # only when a key is configured
-
-            session = self._local.session = requests.Session()
+            # Verified TLS, no redirects elsewhere, like every other HTTP client of mcpzip's.
+            session = self._local.session = web.session(pool_size=2)
         return session
 
     def rank(self, query: str, lines: list[str], limit: int) -> list[str]:
@@ -100,7 +99,9 @@ class Gemini:
         except ImportError:
             raise LlmError("the requests package is not installed (pip install requests)") from None
         try:
-            response = session.post(self.url, json=body, headers=headers, timeout=HTTP_TIMEOUT)
+            response = session.post(self.url, json=body, headers=headers, timeout=HTTP_TIMEOUT, allow_redirects=False)
+        except web.InsecureURL as e:
+            raise LlmError(str(e)) from None
         except Exception as e:  # requests' own exceptions, and anything under them
             raise LlmError(f"request failed: {type(e).__name__}") from None
         if response.status_code != 200:

@@ -2,7 +2,7 @@
 
     python http_server.py [--transport http|sse] [--json-response] [--oauth]
                           [--token-ttl SECONDS] [--resource-path PATH] [--scopes a,b] [--legacy-only]
-                          [--port PORT] [--session-400]
+                          [--port PORT] [--session-400] [--tls CERT KEY]
 
 It binds 127.0.0.1 on a free port and prints ``READY <port>`` on stdout once
 it accepts connections.  With ``--oauth`` the same app is also the OAuth
@@ -16,6 +16,7 @@ modern requests the way servers from before 2026 do (400, "Missing session ID").
 ``--session-400`` answers an unknown session id the way the TypeScript SDK
 does (400, "No valid session ID provided") instead of the Python SDK's 404;
 ``--port`` binds a given port, so that a test can restart the server in place.
+``--tls CERT KEY`` serves HTTPS with that certificate chain and key.
 """
 
 from __future__ import annotations
@@ -231,6 +232,7 @@ def main() -> None:
     parser.add_argument("--legacy-only", action="store_true")
     parser.add_argument("--session-400", action="store_true")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     args = parser.parse_args()
 
     sock = socket.socket()
@@ -246,7 +248,8 @@ def main() -> None:
         app = legacy_only(app)
     if args.session_400:
         app = session_400(app)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    tls = {"ssl_certfile": args.tls[0], "ssl_keyfile": args.tls[1]} if args.tls else {}
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **tls))
 
     def announce() -> None:
         while not server.started:
