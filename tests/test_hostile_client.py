@@ -199,3 +199,57 @@ def test_a_broken_config_is_one_line_naming_the_file(tmp_path, content, message)
         done = run_cli(command, "--config", str(path), input="")
         assert done.returncode != 0
         assert done.stderr.strip() == f"mcpzip: error: config {path}: {message}", done.stderr
+
+
+# -- items 3 and 10: what upstreams list --------------------------------------------------------
+
+
+def wait_until(condition, timeout: float = 20.0, step: float = 0.05) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step)
+    return True
+
+
+def test_tool_listings_with_fields_of_the_wrong_type_are_normalised_and_cached(tmp_path, mcpzip):
+    proc = mcpzip(write_config(tmp_path, {"fx": fixture_server("fx", "--odd-listings")}))
+    proc.initialize()
+    text = proc.text("search_tools", {"query": "odd types", "limit": 50})
+    assert "fx__odd_types: 42" in text, text
+    found = proc.text("search_tools", {"query": "zebra"})
+    assert "fx__odd_surrogate: Half \ufffd of a pair, found by the word zebra." in found
+    described = json.loads(proc.text("describe_tool", {"name": "fx__odd_types"}))
+    assert described == {"name": "fx__odd_types", "description": "42"}
+    assert proc.execute("fx__odd_types")["content"][0]["text"] == "odd_types ran"
+    # The lone surrogate does not stop the cache from being written.
+    cache = tmp_path / "cache" / "tools.json"
+    assert wait_until(lambda: cache.exists() and "odd_surrogate" in cache.read_text())
+    entry = next(e for e in json.loads(cache.read_text()) if e["original_name"] == "odd_surrogate")
+    assert entry["description"] == "Half \ufffd of a pair, found by the word zebra."
+    warnings = [line for line in proc.stderr_lines if "fields of the wrong type" in line]
+    assert len(warnings) == 1 and "mcpzip warning: fx: its tool list" in warnings[0], proc.stderr
+    assert_healthy_as(proc, "fx")
+
+
+def test_resource_and_prompt_listings_with_fields_of_the_wrong_type_are_normalised(tmp_path, mcpzip):
+    proc = mcpzip(write_config(tmp_path, {"fx": fixture_server("fx", "--resources", "1", "--odd-listings")}))
+    proc.initialize()
+    resources = proc.result("resources/list")["resources"]
+    odd = next(r for r in resources if r["uri"] == "fixture://odd/number")
+    assert odd == {"uri": "fixture://odd/number", "name": "5"}
+    assert all(isinstance(r["uri"], str) for r in resources)
+    prompts = proc.result("prompts/list")["prompts"]
+    assert {"name": "fx__odd_prompt", "description": "3.5"} in prompts
+    assert len(prompts) == 2
+    assert proc.result("resources/read", {"uri": "fixture://odd/number"})["contents"][0]["text"].startswith("fixture://")
+    assert_healthy_as(proc, "fx")
+
+
+def assert_healthy_as(proc, server: str) -> None:
+    tools = proc.result("tools/list", timeout=20)["tools"]
+    assert [t["name"] for t in tools] == ["search_tools", "describe_tool", "execute_tool"]
+    assert proc.execute(f"{server}__echo", {"text": "still here"}, timeout=30)["content"][0]["text"] == "still here"

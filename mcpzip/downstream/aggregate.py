@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ..base import jsonrpc, log, protocol
+from ..base import jsonrpc, listing, log, protocol
 from ..knowledge.catalog import SEPARATOR, split_name
 from ..base.jsonrpc import RPCError
 from ..upstream.session import NotSent, UpstreamError
@@ -263,7 +263,11 @@ class Aggregator:
                 ttl = result.get("ttlMs")
                 ttl = max(0, int(ttl)) if isinstance(ttl, (int, float)) and not isinstance(ttl, bool) else 0
                 scope = "public" if result.get("cacheScope") == "public" else "private"
-                walk.pages.append(_Page([i for i in page if isinstance(i, dict)], cursor, ttl, scope))
+                items, problems = listing.normalise(kind.key, page)
+                if problems:
+                    log.warning("%s: its %s list has fields of the wrong type (%s); they were dropped or made text",
+                                name, kind.key, listing.summary(problems))  # fmt: skip
+                walk.pages.append(_Page(items, cursor, ttl, scope))
                 count += len(page)
                 if cursor is None or (limit and count >= limit):
                     return

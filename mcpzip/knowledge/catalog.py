@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ..base import jsontext, log
+from ..base import jsontext, listing, log
 from ..base.files import write_atomic
 from ..base.records import dataclass
 
@@ -158,10 +158,14 @@ class Catalog:
     def update(self, server: str, definitions: list[dict], save: bool = True) -> None:
         """Replace *server*'s tools with a fresh listing."""
         self._ensure_loaded()  # else a later first read would put the old tools back
+        definitions, problems = listing.normalise("tools", definitions)
+        if problems:
+            log.warning("%s: its tool list has fields of the wrong type (%s); they were dropped or made text",
+                        server, listing.summary(problems))  # fmt: skip
         tools = []
         seen = set()
         for d in definitions:
-            name = d.get("name") if isinstance(d, dict) else None
+            name = d.get("name")
             if not isinstance(name, str) or not name or name in seen:
                 log.warning("%s: ignored a tool without a usable name", server)
                 continue
@@ -331,9 +335,11 @@ class Catalog:
     def _write(self, tools: list[Tool]) -> None:
         path = self.cache_path
         entries = sorted((_to_entry(t) for t in tools), key=lambda e: e["name"])
-        data = jsontext.dumps(entries).encode()
         try:
+            data = jsontext.utf8(jsontext.dumps(entries))  # an upstream's lone surrogate is replaced, not fatal
             write_atomic(path, data, 0o644)
+        except ValueError as e:  # a definition nested too deeply to write
+            log.warning("could not write tool cache %s: %s", path, e)
         except OSError as e:
             log.warning("could not write tool cache %s: %s", path, e.strerror or e)
 
@@ -372,6 +378,7 @@ def _from_entry(entry: object) -> Tool | None:
     for key, value in entry.items():
         if key not in _ENTRY_KEYS:
             definition[key] = value
+    (definition,), _ = listing.normalise("tools", [definition])  # a hand-edited or foreign cache
     return Tool(server, name, definition)
 
 

@@ -20,6 +20,9 @@ received so tests can look.  Options:
   --no-templates       with --resources: answer resources/templates/list with -32601, as sqlite does
   --broken-lists HOW   with --resources: answer every resource/prompt list with an error
                        (HOW = error) or never (HOW = silent)
+  --odd-listings       also list entries with fields of the wrong type, entries that are not
+                       objects, and a description with a lone surrogate (tools, and resources
+                       and prompts with --resources)
 """
 
 from __future__ import annotations
@@ -204,7 +207,7 @@ def call(name: str, args: dict, meta: dict) -> dict | None:
         return text(json.dumps(notifications))
     if name == "pid":
         return text(str(os.getpid()))
-    if name.startswith("tool_"):
+    if name.startswith(("tool_", "odd_")):
         return text(f"{name} ran")
     if name in ("touch", "change") and options.resources is not None:
         return resource_tool(name, args)
@@ -222,11 +225,25 @@ def handle_call(request: dict) -> None:
         send({"jsonrpc": "2.0", "id": request["id"], "result": result})
 
 
+ODD_TOOLS = [
+    {"name": "odd_types", "description": 42, "title": ["not", "text"], "inputSchema": "not a schema",
+     "annotations": 5, "outputSchema": [1]},
+    {"name": "odd_surrogate", "description": "Half \ud800 of a pair, found by the word zebra.",
+     "inputSchema": {"type": "object", "properties": {"\udc00": {"type": "string", "description": "\ud800"}}}},
+    "not an object", {"name": 7}, {"description": "no name"},
+]
+ODD_RESOURCES = [{"uri": ["not", "text"], "name": "listy"}, {"uri": "fixture://odd/number", "name": 5, "mimeType": {}},
+                 "not an object"]
+ODD_PROMPTS = [{"name": {"not": "text"}}, {"name": "odd_prompt", "description": 3.5, "arguments": "none"}]
+
+
 def all_tools() -> list[dict]:
     extra = [
         {"name": f"tool_{i}", "description": f"Generated tool number {i}.", "inputSchema": {"type": "object"}}
         for i in range(options.extra_tools)
     ]
+    if options.odd_listings:
+        extra += ODD_TOOLS
     if options.resources is not None:
         extra += RESOURCE_TOOLS
     tools = TOOLS + extra + grown
@@ -253,7 +270,7 @@ def all_resources() -> list[dict]:
     own = [{"uri": f"fixture://{options.name}/about", "name": "about", "mimeType": "text/plain"}]
     prefix = "fixture://shared/" if options.shared_resources else f"fixture://{options.name}/item/"
     items = [{"uri": f"{prefix}{i}", "name": f"item {i}"} for i in range(options.resources)]
-    return own + items + added_resources
+    return own + items + added_resources + (ODD_RESOURCES if options.odd_listings else [])
 
 
 def page_of(items: list[dict], key: str, request: dict) -> dict:
@@ -292,7 +309,7 @@ def handle_resources(request: dict) -> dict | None:
         return {"resourceTemplates": [template]}
     if method == "resources/read":
         uri = params.get("uri", "")
-        known = {r["uri"] for r in all_resources()}
+        known = {r["uri"] for r in all_resources() if isinstance(r, dict) and isinstance(r.get("uri"), str)}
         if uri not in known and not uri.startswith(f"fixture://{options.name}/notes/"):
             raise KeyError(uri)
         return {"contents": [{"uri": uri, "mimeType": "text/plain", "text": f"{uri} from {options.name}"}]}
@@ -301,7 +318,8 @@ def handle_resources(request: dict) -> dict | None:
         return {}
     if method == "prompts/list":
         return {"prompts": [{"name": "greet", "description": "Greet someone.",
-                             "arguments": [{"name": "who", "required": True}]}]}
+                             "arguments": [{"name": "who", "required": True}]}]
+                + (ODD_PROMPTS if options.odd_listings else [])}
     if method == "prompts/get":
         if params.get("name") != "greet":
             raise LookupError(f"no prompt {params.get('name')}")
@@ -384,6 +402,7 @@ def main() -> None:
     parser.add_argument("--shared-resources", action="store_true")
     parser.add_argument("--no-templates", action="store_true")
     parser.add_argument("--broken-lists", choices=["error", "silent"])
+    parser.add_argument("--odd-listings", action="store_true")
     options = parser.parse_args()
     if options.banner:
         print("fixture server starting (not JSON)", flush=True)
