@@ -8,11 +8,15 @@ started in the test.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from urllib.parse import quote
 
+import pytest
 from conftest import PYTHON, SERVERS, clean_env, run_cli, write_config
+from oauth_fake import FakeServer
+from remote_peer import browser_env, browser_visits
 
 HOSTILE = str(SERVERS / "hostile_server.py")
 # A secret with characters that JSON escapes and URLs encode, so that each form differs.
@@ -21,6 +25,29 @@ SECRET = 's3cr3t/"quoted"+\u00e9-0123456789abcdef'
 
 def hostile(*args: str, **fields: object) -> dict:
     return {"command": PYTHON, "args": [HOSTILE, *args], **fields}
+
+
+@pytest.fixture
+def fake():
+    """Start FakeServers (tests/oauth_fake.py); each is stopped at the end of the test."""
+    started: list[FakeServer] = []
+
+    def start(host: str = "127.0.0.1") -> FakeServer:
+        server = FakeServer(host)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def remote_config(directory, url: str):
+    return write_config(directory, {"remote": {"type": "http", "url": url}})
+
+
+def login(config, tmp_path, mode: str = "", **env: str):
+    return run_cli("login", "remote", "--config", str(config), env=clean_env(**browser_env(tmp_path, mode), **env))
 
 
 def pieces(text: str, size: int = 8) -> set[str]:
@@ -154,3 +181,84 @@ def test_server_names_with_an_underscore_at_either_end_are_refused(tmp_path):
         result = run_cli("list", "--config", str(config))
         assert result.returncode == 1
         assert f"server name '{name}' must be letters, digits, '-' and '_' without '__' and without '_' at either end" in result.stderr
+
+
+# -- 2: registration reuse through a claimed issuer ----------------------------------------
+
+
+def test_a_server_claiming_another_issuer_never_gets_that_issuers_registration(tmp_path, fake):
+    impostor = fake()
+    impostor.prm = None  # no resource metadata: mcpzip reads authorization-server metadata on its origin
+    legit = "https://auth.legit.example"
+    impostor.as_metadata = impostor.metadata(legit)  # ... which claims to be another issuer
+    config = remote_config(tmp_path / "cfg", impostor.url("/mcp"))
+    # What an earlier sign-in with the real issuer left behind.
+    auth = tmp_path / "cfg" / "auth"
+    auth.mkdir(mode=0o700)
+    registration = {"client_id": "legit-client-id", "client_secret": "legit-client-secret-0123", "issuer": legit,
+                    "auth_method": "client_secret_post", "source": "dynamic", "port": 0}  # fmt: skip
+    stored = auth / f"client-{hashlib.sha256(legit.encode()).hexdigest()[:32]}.json"
+    stored.write_text(json.dumps(registration))
+    stored.chmod(0o600)
+
+    result = login(config, tmp_path)
+    assert result.returncode == 1
+    assert f"names issuer '{legit}', not {impostor.origin}; refusing to authorize" in result.stderr
+    sent = json.dumps(impostor.requests)
+    assert "legit-client-id" not in sent and "legit-client-secret-0123" not in sent
+    assert impostor.seen("/token") == [] and browser_visits(tmp_path) == []
+
+
+def test_metadata_of_the_servers_own_origin_is_accepted_and_keys_the_registration(tmp_path, fake):
+    server = fake()
+    server.prm = None
+    config = remote_config(tmp_path / "cfg", server.url("/mcp"))
+    result = login(config, tmp_path)
+    assert result.returncode == 0, result.stderr
+    key = hashlib.sha256(server.origin.encode()).hexdigest()[:32]
+    assert json.loads((tmp_path / "cfg" / "auth" / f"client-{key}.json").read_text())["issuer"] == server.origin
+
+
+# -- 4: secrets in URLs -----------------------------------------------------------------------
+
+
+def test_url_secrets_stay_out_of_the_resource_indicator_and_the_output(tmp_path, fake):
+    server = fake()
+    key, password = "query-key-0123456789", "url-password-987654"
+    config = remote_config(tmp_path / "cfg", server.url("/mcp?key=${API_KEY}"))
+    result = login(config, tmp_path, API_KEY=key)
+    assert result.returncode == 0, result.stderr
+    authorize = server.seen("/authorize")[0]["query"]["resource"]
+    token = server.seen("/token")[0]["form"]["resource"]
+    assert authorize == token == [server.url("/mcp")]
+    # The MCP endpoint itself still gets its key.
+    assert any(r["query"].get("key") == [key] for r in server.seen("/mcp"))
+    assert key not in result.stdout + result.stderr
+    assert not any(key in json.dumps(r) for r in server.requests if r["path"] != "/mcp")
+    # A password in the URL, and a server that is gone: the error names it as scheme://host:port/path.
+    server.stop()
+    config = remote_config(tmp_path / "gone", f"http://me:{password}@127.0.0.1:{server.port}/mcp?key=${{API_KEY}}")
+    failed = run_cli("call", "remote__echo", "{}", "--config", str(config), env=clean_env(MCPZIP_LOG="debug", API_KEY=key))
+    assert failed.returncode == 1 and "remote" in failed.stderr
+    assert key not in failed.stderr and password not in failed.stderr
+
+
+# -- 12: the smaller items (OAuth) ---------------------------------------------------------
+
+
+def test_resource_metadata_without_a_resource_is_refused(tmp_path, fake):
+    server = fake()
+    del server.prm["resource"]
+    result = login(remote_config(tmp_path / "cfg", server.url("/mcp")), tmp_path)
+    assert result.returncode == 1
+    assert "its protected-resource metadata names no resource; refusing to authorize" in result.stderr
+    assert server.seen("/register") == [] and browser_visits(tmp_path) == []
+
+
+def test_issuers_are_compared_exactly(tmp_path, fake):
+    server = fake()
+    server.as_metadata = server.metadata(server.origin + "/")  # the resource metadata named it without "/"
+    result = login(remote_config(tmp_path / "cfg", server.url("/mcp")), tmp_path)
+    assert result.returncode == 1
+    assert f"names issuer '{server.origin}/', not {server.origin}; refusing to authorize" in result.stderr
+    assert server.seen("/register") == []

@@ -164,13 +164,15 @@ def discover(http: requests.Session, server_name: str, server_url: str, challeng
     resource_scopes: list[str] = []
     if prm is not None:
         named = prm.get("resource")
-        if isinstance(named, str) and named:
-            if not resource_covers(named, server_url):
-                raise AuthError(
-                    f"server {server_name}: its protected-resource metadata names another resource "
-                    f"({named}), not {public_url(server_url)}; refusing to authorize"
-                )
-            resource = named
+        if not isinstance(named, str) or not named:
+            # RFC 9728 §3.3: without it, nothing says the document is about this server.
+            raise AuthError(f"server {server_name}: its protected-resource metadata names no resource; refusing to authorize")
+        if not resource_covers(named, server_url):
+            raise AuthError(
+                f"server {server_name}: its protected-resource metadata names another resource "
+                f"({named}), not {public_url(server_url)}; refusing to authorize"
+            )
+        resource = canonical_resource(named)
         servers = prm.get("authorization_servers")
         issuer = servers[0] if isinstance(servers, list) and servers and isinstance(servers[0], str) else None
         scopes = prm.get("scopes_supported")
@@ -188,14 +190,9 @@ def discover(http: requests.Session, server_name: str, server_url: str, challeng
         metadata = _get_json(http, url, "authorization server metadata")
         if metadata is None or not metadata.get("authorization_endpoint") or not metadata.get("token_endpoint"):
             continue
-        found = str(metadata.get("issuer") or "")
-        if strict_issuer and found.rstrip("/") != issuer.rstrip("/"):
-            raise AuthError(
-                f"server {server_name}: the authorization server metadata at {url} names issuer {found!r}, "
-                f"not {issuer}; refusing to authorize"
-            )
+        found = _verified_issuer(server_name, metadata, url, issuer, strict_issuer)
         _check_endpoints(server_name, metadata)
-        return Discovery(resource, found or issuer, metadata, resource_scopes)
+        return Discovery(resource, found, metadata, resource_scopes)
     if strict_issuer:
         raise AuthError(f"server {server_name}: could not find the metadata of its authorization server {issuer}")
     origin = _origin(server_url)
@@ -207,6 +204,26 @@ def discover(http: requests.Session, server_name: str, server_url: str, challeng
     }
     log.debug("%s: no OAuth metadata; using the default endpoints of %s", server_name, origin)
     return Discovery(resource, origin, metadata, resource_scopes, legacy_fallback=True)
+
+
+def _verified_issuer(server_name: str, metadata: dict, url: str, issuer: str, strict: bool) -> str:
+    """The issuer that *metadata*, fetched from *url*, may speak for; raises :class:`AuthError`.
+
+    RFC 8414 §3.3: the ``issuer`` it names must be the one whose metadata URL
+    was fetched — exactly the one the resource metadata named (*strict*), or,
+    when mcpzip guessed from the server's origin, one whose metadata lives at
+    *url*.  A document claiming another issuer could otherwise borrow that
+    issuer's stored registration (its client secret included).
+    """
+    found = metadata.get("issuer")
+    if found is None and not strict:
+        return issuer  # nothing claimed: the issuer is where it was found
+    if isinstance(found, str) and (found == issuer if strict else url in authorization_server_urls(found)):
+        return found
+    raise AuthError(
+        f"server {server_name}: the authorization server metadata at {url} names issuer {found!r}, "
+        f"not {issuer}; refusing to authorize"
+    )
 
 
 def _check_endpoints(server_name: str, metadata: dict) -> None:
