@@ -168,6 +168,27 @@ def test_server_requests_are_forwarded_with_ids_mapped(tmp_path, mcpzip):
     assert answer["error"] == {"code": -1, "message": "User rejected sampling request"}
 
 
+def test_a_late_initialize_still_reaches_the_upstreams(tmp_path, mcpzip):
+    # The upstream lists its sampling tool only to a client that declared
+    # sampling, as server-everything does.  mcpzip connects it a second after
+    # starting; this client says what it can do only later.
+    proc = mcpzip(write_config(tmp_path, {"fx": fixture_server("fixture", "--sampling-tool")}),
+                  env=clean_env(MCPZIP_LOG="info"))
+    deadline = time.monotonic() + 20
+    while "fx: connected" not in proc.stderr:
+        assert time.monotonic() < deadline, proc.stderr
+        time.sleep(0.05)
+    proc.initialize(capabilities={"sampling": {}})
+    wait_searchable(proc, "fx__sample", "ask the model for a completion sampling", seconds=10)
+    rid = proc.start_request("tools/call", {"name": "execute_tool",
+                                            "arguments": {"name": "fx__sample", "arguments": {"prompt": "hi"}}})
+    forwarded = proc.requests.get(timeout=10)
+    assert forwarded["method"] == "sampling/createMessage"
+    proc.send({"jsonrpc": "2.0", "id": forwarded["id"], "result": {
+        "role": "assistant", "content": {"type": "text", "text": "hello from the model"}, "model": "m"}})
+    assert proc.response(rid)["result"]["content"][0]["text"] == "hello from the model"
+
+
 # -- with the official SDK as the client ----------------------------------------------------
 
 

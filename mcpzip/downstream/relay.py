@@ -102,7 +102,11 @@ class Relay:
         self.client_capabilities = capabilities
         self.can_ask = legacy
         offered = {k: v for k, v in capabilities.items() if k in ("sampling", "elicitation", "roots")}
-        self.metatools.pool.set_client_capabilities(offered)
+        # A legacy server told less at its handshake (the client's initialize
+        # came late) is connected again and listed again: some list tools
+        # only for a client that can do sampling.
+        for server in self.metatools.pool.set_client_capabilities(offered):
+            self._tools_changed(server)
 
     def supports(self, method: str, params: dict) -> bool:
         """Whether the client declared what *method* needs (in either era)."""

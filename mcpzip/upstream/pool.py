@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 CONNECT_TIMEOUT = 30.0
 REAP_INTERVAL_MAX = 60.0
+# A connection replaced while calls were in flight is closed once they are
+# done, or after this long.
+RETIRE_WAIT = 600.0
 
 
 class Pool:
@@ -65,6 +68,7 @@ class Pool:
         self._log_level: str | None = None  # the client's, passed on to every upstream
         self._conns: dict[str, Upstream] = {}
         self._connecting: dict[str, Upstream] = {}
+        self._retiring: set[Upstream] = set()  # replaced, closed when their calls are done
         self._eras: dict[str, str] = known.eras()
         # Servers whose connection must outlive idleness (a client waits for
         # resource updates from them).
@@ -116,17 +120,21 @@ class Pool:
             lock.release()
 
     def _live(self, name: str) -> Upstream | None:
+        """*name*'s connection if it is up and knows what the client can do (else a new one is due)."""
         with self._lock:
             conn = self._conns.get(name)
-        return conn if conn is not None and conn.alive else None
+        return conn if conn is not None and conn.alive and conn.offers(self.client_capabilities) else None
 
     def _connect(self, server: ServerConfig, timeout: float) -> Upstream:
         """Start *server* (its connect lock held); the new connection is handed out only once ready."""
         name = server.name
         with self._lock:
-            dead = self._conns.pop(name, None)
-        if dead is not None:
-            dead.close()  # reap what is left of the dead one
+            old = self._conns.pop(name, None)
+        if old is not None and old.alive:
+            log.info("%s: connecting again to offer the client's capabilities (a legacy server hears them once)", name)
+            self._retire(old)
+        elif old is not None:
+            old.close()  # reap what is left of the dead one
         with self._lock:
             handlers, log_level, era = self._handlers, self._log_level, self._eras.get(name)
         conn = Upstream(server, transports.create(server, **self.transport_options), handlers, self.client_capabilities)
@@ -205,16 +213,40 @@ class Pool:
         with self._lock:
             return list(self._conns.values())
 
-    def set_client_capabilities(self, capabilities: dict) -> None:
+    def set_client_capabilities(self, capabilities: dict) -> list[str]:
         """What the client can do, offered to upstreams from now on.
 
         Modern upstreams read it from every request; a legacy upstream heard
-        it at its handshake and keeps what it heard until it reconnects.
+        it at its handshake, so its next use connects it again.  Returns the
+        servers connected (or connecting) that have yet to hear it.
         """
+        if capabilities == self.client_capabilities:
+            return []
         # Changed in place: every connection shares this one dict, so even
         # one being made right now sees the change.
-        self.client_capabilities.clear()
+        for key in [k for k in self.client_capabilities if k not in capabilities]:
+            del self.client_capabilities[key]
         self.client_capabilities.update(capabilities)
+        with self._lock:
+            conns = list(self._conns.values()) + list(self._connecting.values())
+        return [c.name for c in conns if c.era != protocol.MODERN and not c.offers(self.client_capabilities)]
+
+    def _retire(self, conn: Upstream) -> None:
+        """Close *conn*, replaced by a new connection, once the calls it carries are done."""
+        with self._lock:
+            self._retiring.add(conn)
+
+        def run() -> None:
+            deadline = time.monotonic() + RETIRE_WAIT
+            while conn.in_flight and time.monotonic() < deadline and not self._closed.is_set():
+                time.sleep(0.05)  # rare, and short: a call or two finishing
+            conn.close()
+            with self._lock:
+                self._retiring.discard(conn)
+
+        t = threading.Thread(target=run, name=f"mcpzip-{conn.name}-retire")
+        t.daemon = True
+        t.start()
 
     def set_log_level(self, level: str) -> None:
         """Pass the client's logging level on, now and to later connections."""
@@ -245,7 +277,7 @@ class Pool:
         """Close every connection, all at once, and stop reaping."""
         with self._lock:
             self._closed.set()
-            conns = list(self._conns.values()) + list(self._connecting.values())
+            conns = list(self._conns.values()) + list(self._connecting.values()) + list(self._retiring)
             self._conns = {}
         threads = [threading.Thread(target=c.close, name=f"mcpzip-close-{c.name}") for c in conns]
         for t in threads:

@@ -144,6 +144,8 @@ class Upstream:
         self.transport = transport
         self.handlers = handlers or Handlers()
         self.client_capabilities = {} if client_capabilities is None else client_capabilities
+        # What a legacy server was told at its handshake: it keeps that for the session.
+        self.offered: dict | None = None
         self.era: str | None = None
         self.protocol_version: str | None = None
         self.server_info: dict = {}
@@ -223,11 +225,8 @@ class Upstream:
 
     def _initialize(self, timeout: float) -> None:
         self.era = protocol.LEGACY
-        params = {
-            "protocolVersion": protocol.LATEST_LEGACY,
-            "capabilities": self.client_capabilities,
-            "clientInfo": CLIENT_INFO,
-        }
+        offered = dict(self.client_capabilities)
+        params = {"protocolVersion": protocol.LATEST_LEGACY, "capabilities": offered, "clientInfo": CLIENT_INFO}
         result = self.request("initialize", params, timeout)
         version = result.get("protocolVersion") if isinstance(result, dict) else None
         if version not in protocol.LEGACY_VERSIONS:
@@ -235,10 +234,19 @@ class Upstream:
         self.protocol_version = version
         self.capabilities = result.get("capabilities") or {}
         self.server_info = result.get("serverInfo") or {}
+        self.offered = offered
         self.notify("notifications/initialized")
         log.debug("%s: legacy era (%s)", self.name, version)
         if self.log_level:
             self.set_log_level(self.log_level)
+
+    def offers(self, capabilities: dict) -> bool:
+        """Whether the server knows the client can do *capabilities*.
+
+        A modern server reads them from every request; a legacy one heard
+        them once, at its handshake, and only a new session tells it more.
+        """
+        return self.era != protocol.LEGACY or self.offered == capabilities
 
     @property
     def alive(self) -> bool:

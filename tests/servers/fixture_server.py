@@ -9,6 +9,8 @@ received so tests can look.  Options:
   --page-size N        split tools/list (and resources/list) into pages of N (nextCursor)
   --extra-tools N      add N generated tools named tool_0 ... tool_{N-1}
   --only NAMES         list only these tools (comma-separated)
+  --sampling-tool      list the tool "sample" (asks the client for sampling/createMessage) only to a
+                       client that declared sampling in initialize, as server-everything does
   --banner             print a non-JSON line on stdout before anything else
   --start-delay SEC    sleep before reading stdin (a slow starter)
   --record PATH        append every received message as a JSON line to PATH
@@ -90,7 +92,11 @@ TOOLS = [
                      "required": ["method"]}},
 ]
 
+SAMPLE_TOOL = {"name": "sample", "description": "Ask the client's model for a completion (sampling).",
+               "inputSchema": {"type": "object", "properties": {"prompt": {"type": "string"}}, "required": ["prompt"]}}
+
 write_lock = threading.Lock()
+client_capabilities: dict = {}  # what the client declared in initialize
 notifications: list[dict] = []
 grown: list[dict] = []
 answers: dict[object, dict] = {}  # responses to our own requests, by id
@@ -167,6 +173,10 @@ def call(name: str, args: dict, meta: dict) -> dict | None:
         return text("grown")
     if name == "ask":
         return text(json.dumps(ask_client(args["method"], args.get("params"))))
+    if name == "sample" and options.sampling_tool and "sampling" in client_capabilities:
+        answer = ask_client("sampling/createMessage", {
+            "messages": [{"role": "user", "content": {"type": "text", "text": args["prompt"]}}], "maxTokens": 20})
+        return text(answer["result"]["content"]["text"] if "result" in answer else json.dumps(answer))
     if any(t["name"] == name for t in grown):
         return text(f"{name} ran")
     if name == "echo":
@@ -246,6 +256,8 @@ def all_tools() -> list[dict]:
         extra += ODD_TOOLS
     if options.resources is not None:
         extra += RESOURCE_TOOLS
+    if options.sampling_tool and "sampling" in client_capabilities:
+        extra.append(SAMPLE_TOOL)
     tools = TOOLS + extra + grown
     if options.only:
         tools = [t for t in tools if t["name"] in options.only.split(",")]
@@ -346,6 +358,7 @@ def handle(request: dict) -> None:
     method = request["method"]
     rid = request["id"]
     if method == "initialize":
+        client_capabilities.update(request["params"].get("capabilities") or {})
         capabilities: dict = {"tools": {"listChanged": True}, "logging": {}}
         if options.resources is not None:
             capabilities.update(resources={"subscribe": True, "listChanged": True}, prompts={"listChanged": True},
@@ -395,6 +408,7 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=0)
     parser.add_argument("--extra-tools", type=int, default=0)
     parser.add_argument("--only")
+    parser.add_argument("--sampling-tool", action="store_true")
     parser.add_argument("--banner", action="store_true")
     parser.add_argument("--start-delay", type=float, default=0)
     parser.add_argument("--record")
