@@ -150,16 +150,14 @@ def serve(config_path: str | None) -> int:
         import signal  # type: ignore[no-redef]
 
     from .base import config as config_module
-    from .downstream.metatools import MetaTools
-    from .downstream.server import Server
+    from .downstream.wiring import build_server
 
     config = config_module.load(config_path)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     # stdout carries only protocol messages: anything printed by accident
     # goes to stderr instead of corrupting the stream.
     sys.stdout = sys.stderr
-    tools = MetaTools.open(config, auth_flow="background")
-    server = Server(tools, stdin, stdout, on_settled=tools.refresh)
+    server = build_server(config, stdin, stdout)
 
     def stop(signum: int, frame: object) -> None:
         signal.signal(signum, signal.SIG_IGN)  # one stop is enough
@@ -176,7 +174,7 @@ def serve(config_path: str | None) -> int:
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        tools.close()
+        server.metatools.close()
     return EXIT_OK
 
 
@@ -185,9 +183,9 @@ def serve(config_path: str | None) -> int:
 
 def _open(args: argparse.Namespace, refresh: bool, result_budget: int | None = 0) -> MetaTools:
     from .base import config as config_module
-    from .downstream.metatools import MetaTools
+    from .downstream.wiring import open_tools
 
-    tools = MetaTools.open(config_module.load(args.config), result_budget=result_budget)
+    tools = open_tools(config_module.load(args.config), result_budget=result_budget)
     if refresh or not tools.catalog.tools():
         for t in tools.refresh():
             t.join()

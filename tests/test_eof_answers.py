@@ -9,8 +9,7 @@ import time
 from conftest import fixture_server, write_config
 
 from mcpzip.base import config
-from mcpzip.downstream.metatools import MetaTools
-from mcpzip.downstream.server import Server
+from mcpzip.downstream.wiring import build_server
 
 
 class SlowPipe(io.BytesIO):
@@ -22,14 +21,15 @@ class SlowPipe(io.BytesIO):
 
 
 def test_serving_ends_only_after_every_answer_is_written(tmp_path):
-    tools = MetaTools.open(config.load(str(write_config(tmp_path, {"fx": fixture_server()}))))
+    loaded = config.load(str(write_config(tmp_path, {"fx": fixture_server()})))
     # Answered by worker threads (an unknown method is answered at once, with an error).
     requests = [{"jsonrpc": "2.0", "id": i, "method": "no/such/method"} for i in range(1, 4)]
     stdin = io.BytesIO(b"".join(json.dumps(r).encode() + b"\n" for r in requests))
     stdout = SlowPipe()
+    server = build_server(loaded, stdin, stdout)
     try:
-        Server(tools, stdin, stdout).serve_forever()
+        server.serve_forever()
     finally:
-        tools.close()
+        server.metatools.close()
     answers = [json.loads(line) for line in stdout.getvalue().splitlines()]
     assert sorted(a["id"] for a in answers) == [1, 2, 3]

@@ -25,7 +25,7 @@ heavy = set(sys.argv[1].split(",")) - set(sys.modules)  # what the interpreter l
 from mcpzip import cli
 from mcpzip.downstream import server
 
-send = server.Server.send
+send = server.Output.send
 
 def noting(self, message):
     if message.get("id") == 2:
@@ -33,7 +33,7 @@ def noting(self, message):
             f.write(" ".join(sorted(heavy & set(sys.modules))))
     send(self, message)
 
-server.Server.send = noting
+server.Output.send = noting
 sys.exit(cli.main(["serve", "--config", sys.argv[3]]))
 """
 

@@ -116,8 +116,6 @@ class Aggregator:
         # declares the capability (sqlite: resources without templates):
         # not asked again, so the refusal is logged once.
         self._unsupported: set[tuple[str, str]] = set()
-        if self.enabled:
-            pool.when_connected(self._connected)
 
     # -- what mcpzip declares ---------------------------------------------------
 
@@ -493,7 +491,7 @@ class Aggregator:
         self._forward(owner, "resources", "resources/unsubscribe", {"uri": uri}, None)
         return {}
 
-    def _connected(self, conn: Upstream) -> None:
+    def connected(self, conn: Upstream) -> None:
         """A restarted upstream has forgotten the client's subscriptions: renew them before it is used."""
         with self._lock:
             uris = [u for u, s in self._subscriptions.items() if s == conn.name]

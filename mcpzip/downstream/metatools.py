@@ -150,7 +150,18 @@ def search_line(tool: Tool) -> str:
 
 
 class MetaTools:
-    """The meta-tools over one catalog, search and pool."""
+    """The meta-tools over one catalog, search and pool.
+
+    Threading contract: :meth:`call` (and the three tools behind it) runs on
+    worker threads and blocks: ``execute_tool`` on the upstream for as long
+    as the call takes, every tool up to :data:`FIRST_LISTING_WAIT` on a first
+    listing.  :meth:`instructions` runs on the reading thread and never waits
+    on an upstream.  :meth:`refresh` runs on the settle thread, :meth:`relist`
+    on upstream reader threads (a changed tool list) and sign-in threads; both
+    only start listing threads.  :meth:`close` runs once, on the main thread,
+    after the client is gone.  ``_lazy_lock`` guards ``_searcher`` and
+    ``_ranking``, made on first use.
+    """
 
     def __init__(self, config: Config, catalog: Catalog, searcher: Searcher | None, pool: Pool,
                  ranking: Any = None, results: Results | None = None,
@@ -168,32 +179,6 @@ class MetaTools:
         self.pool = pool
         self._ranking = ranking
         self._lazy_lock = threading.Lock()
-
-    @classmethod
-    def open(cls, config: Config, handlers: Handlers | None = None, auth_flow: str = "never",
-             result_budget: int | None = None) -> MetaTools:  # fmt: skip
-        """Everything the meta-tools need for *config* (the tool cache is read on first use).
-
-        *auth_flow* ``"background"`` lets a remote server that needs a sign-in
-        start one by itself; its tools are listed once it completes.
-        *result_budget* (the command line's ``--max-bytes``) cuts every result
-        to that many bytes and keeps nothing to read later; None: the config's.
-        """
-        from ..knowledge.catalog import Catalog
-        from ..upstream.pool import Pool
-        from .results import Results
-        from .resultstore import ResultStore
-
-        # A completed sign-in makes that server's tools listable: list it.
-        pool = Pool(config, auth_flow=auth_flow)
-        if handlers is not None:
-            pool.handle_upstream_messages(handlers)
-        catalog = Catalog(config.servers, config.cache_path, counts_hint=pool.known.tool_counts(),
-                          on_update=pool.known.record_tools)  # fmt: skip
-        results = Results(ResultStore() if result_budget is None else None)
-        tools = cls(config, catalog, None, pool, results=results, result_budget=result_budget)
-        pool.when_authorized(tools.relist)
-        return tools
 
     # Search is made on first use: its module (``re``, the vocabulary) is not
     # needed to answer a client's handshake, so ``serve`` does not pay for it

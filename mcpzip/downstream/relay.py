@@ -75,8 +75,17 @@ class _Held:
 
 
 class Relay:
-    def __init__(self, send: Callable[[dict], None], metatools: MetaTools) -> None:
+    def __init__(self, send: Callable[[dict], None], metatools: MetaTools,
+                 other_notifications: Callable[[str, dict], dict | None] | None = None) -> None:  # fmt: skip
+        """Messages for the client go out through *send*.
+
+        *other_notifications* is told (server, message) of the upstream
+        notifications the relay does not handle itself (resource and prompt
+        changes: aggregate.py) and returns what a legacy session's client is
+        to hear, if anything.
+        """
         self.send = send
+        self._other_notifications = other_notifications
         self.metatools = metatools
         self.client_capabilities: dict = {}
         # Only a legacy session lets a server send the client requests.
@@ -88,9 +97,6 @@ class Relay:
         self._held: dict[str, _Held] = {}  # by requestState
         self._relisting: dict[str, str] = {}  # server -> _DUE | _RUNNING | _AGAIN
         self._lock = threading.Lock()  # guards _calls, _forwarded, _held, _relisting
-        # Told of the upstream notifications the relay does not handle itself
-        # (resource and prompt changes: aggregate.py).
-        self.on_other_notification: Callable[[Upstream, dict], None] | None = None
 
     def handlers(self) -> Handlers:
         return Handlers(on_request=self.upstream_request, on_notification=self.upstream_notification)
@@ -281,8 +287,10 @@ class Relay:
                 cancellation = self._forwarded.get((upstream.name, params.get("requestId")))
             if cancellation is not None:
                 cancellation.cancel(str(params.get("reason") or f"cancelled by {upstream.name}"))
-        elif self.on_other_notification is not None:
-            self.on_other_notification(upstream, message)
+        elif self._other_notifications is not None:
+            forward = self._other_notifications(upstream.name, message)
+            if forward is not None and self.can_ask:  # only a legacy session hears of these
+                self.send(forward)
 
     def _tools_changed(self, server: str) -> None:
         """List *server* again: once per burst of changes, and once more for changes heard during it."""

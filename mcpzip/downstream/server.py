@@ -5,6 +5,23 @@ handed to a small pool of worker threads, so a slow ``execute_tool`` never
 delays a ``search_tools``.  Answers may leave out of order; the writer's lock
 keeps every message on a line of its own.
 
+Threading contract — four kinds of thread meet here:
+
+- the *reading thread* (the one calling :meth:`Server.serve_forever`) runs
+  ``handle_line``, ``_accept``, ``_notification`` and, for
+  :data:`QUICK_METHODS`, ``_serve``/``dispatch``; it blocks only on
+  ``Server._lock`` (held briefly), the output's lock, and at the end in
+  :meth:`Server.drain`;
+- *worker threads* (:class:`Workers`) run ``_serve``/``dispatch`` for every
+  other request and may block on anything a request waits for: an upstream,
+  a first listing, the client's answer to a relayed request;
+- *upstream reader threads* reach the client through the relay
+  (notifications, progress, relayed requests), i.e. :meth:`Output.send`;
+- the *settle thread* runs :meth:`Server.settled` once, unless a request did.
+
+:meth:`Output.send` is called from all of them; it blocks only on the
+output's lock while a line is written.
+
 Eras are decided per request.  An ``initialize`` request opens a legacy
 session; a request whose ``_meta`` names a protocol version is served
 statelessly under that (modern) version, with ``resultType`` on every result.
@@ -28,8 +45,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO, Any, Callable
 
-    from ..upstream.session import Upstream
-
 SERVER_INFO = {"name": "mcpzip", "version": __version__}
 MAX_WORKERS = 64
 # After stdin closes, answers still owed get this long before being cancelled.
@@ -48,22 +63,23 @@ class Workers:
 
     Like ``socketserver.ThreadingMixIn`` but bounded and reusing its threads;
     ``concurrent.futures`` would cost more start-up time than it saves.
+    :meth:`submit` is called from the reading thread and never blocks.
     """
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _threads and _idle_threads
         self._threads = 0
-        self._idle = 0
+        self._idle_threads = 0  # threads waiting for a job that none has been promised to
 
     def submit(self, job: Callable[[], None]) -> None:
         with self._lock:
-            start = self._idle == 0 and self._threads < self._limit
+            start = self._idle_threads == 0 and self._threads < self._limit
             if start:
                 self._threads += 1
             else:
-                self._idle -= 1
+                self._idle_threads -= 1
         self._jobs.put(job)
         if start:
             t = threading.Thread(target=self._work, name=f"mcpzip-worker-{self._threads}")
@@ -78,7 +94,7 @@ class Workers:
             except Exception as e:  # a failing job must not take its thread down
                 log.error("request handler failed: %r", e)
             with self._lock:
-                self._idle += 1
+                self._idle_threads += 1
 
 
 class _Request:
@@ -95,26 +111,46 @@ class _Request:
         self.context = CallContext()
 
 
-class Server:
-    """Serves one client over a pair of binary streams until the input ends."""
+class Output:
+    """The client's side of stdout: whole messages, one per line, from any thread."""
 
-    def __init__(self, metatools: MetaTools, stdin: IO[bytes], stdout: IO[bytes],
+    def __init__(self, stdout: IO[bytes]) -> None:
+        self._writer = jsonrpc.Writer(stdout)  # its lock keeps each message whole
+
+    def send(self, message: dict) -> None:
+        try:
+            self._writer.write(message)
+        except jsonrpc.Unencodable as e:
+            # Still one answer per request: the result is replaced by an error.
+            log.error("a message could not be serialised: %s", e)
+            rid = message.get("id")
+            if "method" not in message and jsonrpc.valid_id(rid):
+                self.send(jsonrpc.error(rid, jsonrpc.INTERNAL_ERROR, "Internal error: the answer could not be serialised"))
+        except (OSError, ValueError):
+            log.debug("stdout is closed; dropped a message")
+
+
+class Server:
+    """Serves one client over a pair of binary streams until the input ends.
+
+    Built, with its collaborators, by :func:`mcpzip.downstream.wiring.build_server`.
+    """
+
+    def __init__(self, metatools: MetaTools, relay: Relay, aggregate: Aggregator, stdin: IO[bytes], output: Output,
                  on_settled: Callable[[], None] | None = None) -> None:  # fmt: skip
         """*on_settled* runs once, when the client has its tools (see :meth:`settled`)."""
         self.metatools = metatools
+        self.relay = relay
+        self.aggregate = aggregate  # resources, prompts and completions of the upstreams
         self.stdin = stdin
-        self.writer = jsonrpc.Writer(stdout)
+        self.send = output.send
         self.workers = Workers(MAX_WORKERS)
+        # Written on the reading thread (initialize), read there only.
         self.client_info: dict = {}
         self.legacy_version: str | None = None
-        self.relay = Relay(self.send, metatools)
-        metatools.pool.handle_upstream_messages(self.relay.handlers())
-        # Resources, prompts and completions of the upstreams (aggregate.py).
-        self.aggregate = Aggregator(metatools.config, metatools.pool)
-        self.relay.on_other_notification = self._upstream_notification
+        self._lock = threading.Lock()  # guards every field below
+        self._answered = threading.Condition(self._lock)  # an answer was written (drain waits)
         self._inflight: dict[Any, _Request] = {}
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
         self._writing = 0  # answers taken out of _inflight but not yet written
         self._on_settled = on_settled
 
@@ -244,7 +280,7 @@ class Server:
         finally:
             with self._lock:
                 self._writing -= 1
-                self._idle.notify_all()
+                self._answered.notify_all()
         if request.method == "tools/list":
             self.settled()
 
@@ -259,18 +295,6 @@ class Server:
         meta[protocol.META_SERVER_INFO] = SERVER_INFO
         result["_meta"] = meta
         return result
-
-    def send(self, message: dict) -> None:
-        try:
-            self.writer.write(message)
-        except jsonrpc.Unencodable as e:
-            # Still one answer per request: the result is replaced by an error.
-            log.error("a message could not be serialised: %s", e)
-            rid = message.get("id")
-            if "method" not in message and jsonrpc.valid_id(rid):
-                self.send(jsonrpc.error(rid, jsonrpc.INTERNAL_ERROR, "Internal error: the answer could not be serialised"))
-        except (OSError, ValueError):
-            log.debug("stdout is closed; dropped a message")
 
     # -- notifications --------------------------------------------------------
 
@@ -291,12 +315,6 @@ class Server:
             self.relay.roots_changed()
         elif method not in ("notifications/initialized", "notifications/progress"):
             log.debug("ignored notification %s", method)
-
-    def _upstream_notification(self, upstream: Upstream, message: dict) -> None:
-        """What upstreams say on their own: resource/prompt changes reach a legacy session."""
-        forward = self.aggregate.on_upstream_notification(upstream.name, message)
-        if forward is not None and self.legacy_version is not None:
-            self.send(forward)
 
     # -- requests ----------------------------------------------------------------
 
@@ -387,7 +405,7 @@ class Server:
     def drain(self, seconds: float) -> None:
         """Give requests in flight *seconds* to finish and be answered, then cancel the rest."""
         with self._lock:
-            self._idle.wait_for(lambda: not self._inflight and not self._writing, seconds)
+            self._answered.wait_for(lambda: not self._inflight and not self._writing, seconds)
             left = list(self._inflight.values())
         for request in left:
             request.context.cancellation.cancel("mcpzip is shutting down")

@@ -1,0 +1,67 @@
+"""The one place where mcpzip's objects are built and connected.
+
+Each object gets its collaborators through its constructor, or through a
+registration method where two of them need each other (an upstream's
+messages reach the relay that needs the pool).  The graph ``serve`` runs::
+
+    ServerCache ─┬─> Pool ──(handle_upstream_messages)──> Relay.handlers()
+                 │     ├──(when_connected)──> Aggregator._connected  (resources on)
+                 │     └──(when_authorized)─> MetaTools.relist
+                 └─> Catalog (counts_hint; on_update = ServerCache.record_tools)
+    MetaTools(config, Catalog, Pool, Results(ResultStore))
+    Output(stdout) ──> Relay(send, MetaTools, other_notifications = Aggregator)
+    Server(MetaTools, Relay, Aggregator, stdin, Output, on_settled = MetaTools.refresh)
+
+Terminal commands (``list``, ``search``, ``call``) use only the top part,
+:func:`open_tools`.
+"""
+
+from __future__ import annotations
+
+from ..knowledge.catalog import Catalog
+from ..knowledge.servercache import ServerCache
+from ..upstream.pool import Pool
+from .aggregate import Aggregator
+from .metatools import MetaTools
+from .relay import Relay
+from .results import Results
+from .resultstore import ResultStore
+from .server import Output, Server
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
+
+    from ..base.config import Config
+
+
+def open_tools(config: Config, auth_flow: str = "never", result_budget: int | None = None) -> MetaTools:
+    """The meta-tools over *config*'s servers (the tool cache is read on first use).
+
+    *auth_flow* ``"background"`` lets a remote server that needs a sign-in
+    start one by itself; its tools are listed once it completes.
+    *result_budget* (the command line's ``--max-bytes``) cuts every result
+    to that many bytes and keeps nothing to read later; None: the config's.
+    """
+    known = ServerCache(config.servers_cache_path, config.servers)
+    known.load()
+    pool = Pool(config, known, auth_flow=auth_flow)
+    catalog = Catalog(config.servers, config.cache_path, counts_hint=known.tool_counts(), on_update=known.record_tools)
+    results = Results(ResultStore() if result_budget is None else None)
+    tools = MetaTools(config, catalog, None, pool, results=results, result_budget=result_budget)
+    # A completed sign-in makes that server's tools listable: list it.
+    pool.when_authorized(tools.relist)
+    return tools
+
+
+def build_server(config: Config, stdin: IO[bytes], stdout: IO[bytes]) -> Server:
+    """Everything ``serve`` runs for one client on *stdin*/*stdout*, connected."""
+    tools = open_tools(config, auth_flow="background")
+    output = Output(stdout)
+    # Resources, prompts and completions of the upstreams.
+    aggregate = Aggregator(config, tools.pool)
+    if aggregate.enabled:
+        tools.pool.when_connected(aggregate.connected)
+    relay = Relay(output.send, tools, other_notifications=aggregate.on_upstream_notification)
+    tools.pool.handle_upstream_messages(relay.handlers())
+    return Server(tools, relay, aggregate, stdin, output, on_settled=tools.refresh)
