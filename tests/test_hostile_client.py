@@ -253,3 +253,33 @@ def assert_healthy_as(proc, server: str) -> None:
     tools = proc.result("tools/list", timeout=20)["tools"]
     assert [t["name"] for t in tools] == ["search_tools", "describe_tool", "execute_tool"]
     assert proc.execute(f"{server}__echo", {"text": "still here"}, timeout=30)["content"][0]["text"] == "still here"
+
+
+# -- item 9: a server's requests to the client are bounded ----------------------------------------
+
+
+def thread_count(pid: int) -> int:
+    import os
+
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def test_a_flood_of_server_requests_is_bounded_and_the_excess_refused(tmp_path, mcpzip):
+    MAX_SERVER_REQUESTS = 16  # as documented (docs/architecture.md)
+    proc = mcpzip(write_config(tmp_path, {"fx": fixture_server()}))
+    proc.initialize(capabilities={"elicitation": {}})
+    count = 300
+    rid = proc.start_request("tools/call", {"name": "execute_tool", "arguments": {
+        "name": "fx__flood", "arguments": {"method": "elicitation/create", "count": count, "expect": count - MAX_SERVER_REQUESTS}}})
+    answer = proc.response(rid, timeout=40)
+    report = json.loads(answer["result"]["content"][0]["text"])
+    assert report["errors"] == count - MAX_SERVER_REQUESTS, report
+    assert report["messages"] == [f"mcpzip answers at most {MAX_SERVER_REQUESTS} requests from one server at a time; "
+                                  "try again when one has been answered"]  # fmt: skip
+    # The ones admitted are waiting for the client, each on one thread; no more.
+    asked = [proc.requests.get(timeout=10) for _ in range(MAX_SERVER_REQUESTS)]
+    assert {m["method"] for m in asked} == {"elicitation/create"}
+    assert thread_count(proc.proc.pid) < 2 * MAX_SERVER_REQUESTS + 20
+    for m in asked:
+        proc.send({"jsonrpc": "2.0", "id": m["id"], "result": {"action": "decline"}})
+    assert_healthy(proc)

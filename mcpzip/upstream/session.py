@@ -42,6 +42,9 @@ LOG_LEVEL_TIMEOUT = 10.0
 LISTEN_RETRY = 1.0
 # Progress keeps a call alive, but never past this multiple of its timeout.
 PROGRESS_MAX_FACTOR = 10
+# Requests from one server (sampling, elicitation, roots) answered at once;
+# each holds a thread while the client thinks, so more are refused at once.
+MAX_SERVER_REQUESTS = 16
 
 
 class UpstreamError(Exception):
@@ -155,7 +158,9 @@ class Upstream:
         self.closed_reason: str | None = None
         self._ids = itertools.count(1)
         self._pending: dict[Any, _Pending] = {}
-        self._lock = threading.Lock()
+        self._answering = 0  # the server's requests being answered
+        self._refused = 0  # ... and refused, because too many were
+        self._lock = threading.Lock()  # guards _pending, _answering and _refused
 
     # -- lifecycle --------------------------------------------------------
 
@@ -457,6 +462,13 @@ class Upstream:
             self._on_notification(message)
             return
         if kind == "request":
+            with self._lock:
+                busy = self._answering >= MAX_SERVER_REQUESTS
+                if not busy:
+                    self._answering += 1
+            if busy:
+                self._refuse_busy(message)
+                return
             # Answered off the reader thread: the answer may need the client.
             t = threading.Thread(target=self._answer, args=(message,), name=f"mcpzip-{self.name}-request")
             t.daemon = True
@@ -481,7 +493,29 @@ class Upstream:
         if self.handlers.on_notification is not None:
             self.handlers.on_notification(self, message)
 
+    def _refuse_busy(self, message: dict) -> None:
+        with self._lock:
+            self._refused += 1
+            first = self._refused == 1
+        # Warned once per connection: a flood of requests must not flood the log too.
+        (log.warning if first else log.debug)("%s: refused %s: %d of its requests are already waiting for the client",
+                                              self.name, message["method"], MAX_SERVER_REQUESTS)  # fmt: skip
+        reply = jsonrpc.error(message["id"], jsonrpc.INTERNAL_ERROR,
+                              f"mcpzip answers at most {MAX_SERVER_REQUESTS} requests from one server at a time; "
+                              "try again when one has been answered")  # fmt: skip
+        try:
+            self.transport.send(reply)
+        except TransportClosed:
+            pass
+
     def _answer(self, message: dict) -> None:
+        try:
+            self._answer_one(message)
+        finally:
+            with self._lock:
+                self._answering -= 1
+
+    def _answer_one(self, message: dict) -> None:
         method = message["method"]
         try:
             if method == "ping":

@@ -90,6 +90,9 @@ TOOLS = [
     {"name": "ask", "description": "Ask the client something (a server-to-client request) and return the answer.",
      "inputSchema": {"type": "object", "properties": {"method": {"type": "string"}, "params": {"type": "object"}},
                      "required": ["method"]}},
+    {"name": "flood", "description": "Send the client count requests at once; answer when expect of them are answered.",
+     "inputSchema": {"type": "object", "properties": {"method": {"type": "string"}, "count": {"type": "integer"},
+                                                      "expect": {"type": "integer"}}, "required": ["method", "count"]}},
 ]
 
 SAMPLE_TOOL = {"name": "sample", "description": "Ask the client's model for a completion (sampling).",
@@ -177,6 +180,15 @@ def call(name: str, args: dict, meta: dict) -> dict | None:
         answer = ask_client("sampling/createMessage", {
             "messages": [{"role": "user", "content": {"type": "text", "text": args["prompt"]}}], "maxTokens": 20})
         return text(answer["result"]["content"]["text"] if "result" in answer else json.dumps(answer))
+    if name == "flood":
+        ids = [f"fixture-{next(own_ids)}" for _ in range(args["count"])]
+        for rid in ids:
+            send({"jsonrpc": "2.0", "id": rid, "method": args["method"], "params": {"message": "flood", "requestedSchema": {"type": "object", "properties": {}}}})
+        with answered:
+            answered.wait_for(lambda: sum(rid in answers for rid in ids) >= args.get("expect", args["count"]), timeout=30)
+            got = [answers.pop(rid) for rid in ids if rid in answers]
+        errors = sorted({r["error"]["message"] for r in got if "error" in r})
+        return text(json.dumps({"answered": len(got), "errors": sum("error" in r for r in got), "messages": errors}))
     if any(t["name"] == name for t in grown):
         return text(f"{name} ran")
     if name == "echo":
