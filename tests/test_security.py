@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from urllib.parse import quote
 
 import pytest
@@ -262,3 +263,37 @@ def test_issuers_are_compared_exactly(tmp_path, fake):
     assert result.returncode == 1
     assert f"names issuer '{server.origin}/', not {server.origin}; refusing to authorize" in result.stderr
     assert server.seen("/register") == []
+
+
+# -- 1: unbounded background sign-ins ---------------------------------------------------------
+
+
+def test_serve_stops_signing_in_by_itself_when_the_server_refuses_fresh_tokens(tmp_path, fake, mcpzip):
+    server = fake()
+    server.accept_tokens = False  # 401 to every token, even one its own sign-in just gave
+    config = remote_config(tmp_path / "cfg", server.url("/mcp"))
+    proc = mcpzip(config, clean_env(**browser_env(tmp_path)))
+    proc.initialize()
+    # Nothing more from the client: serve signs in by itself, lists again, is refused again.
+    deadline = time.monotonic() + 30
+    while "will not sign in again by itself" not in proc.stderr:
+        assert time.monotonic() < deadline, proc.stderr
+        time.sleep(0.1)  # polling mcpzip's log; no event to wait on from outside
+    assert "run `mcpzip login remote`" in proc.stderr
+    text = proc.execute("remote__echo", {})["content"][0]["text"]
+    assert "will not sign in again by itself: run `mcpzip login remote`" in text
+    assert proc.close() == 0
+    assert len(server.seen("/token")) == 1
+    assert len([v for v in browser_visits(tmp_path) if v.startswith("open ")]) == 1
+
+
+def test_a_remote_servers_challenge_cannot_point_discovery_at_this_machine(fake):
+    # Item 3's rule (mcpzip/base/web.py check_referred) applied where OAuth follows URLs a server names.
+    from mcpzip.base import web
+    from mcpzip.upstream.auth.discovery import Challenge, discover
+
+    local = fake()
+    challenge = Challenge(resource_metadata=local.url("/.well-known/oauth-protected-resource"))
+    with pytest.raises(web.InsecureURL, match="may not send mcpzip to this machine"):
+        discover(web.session(), "remote", "https://evil.test/mcp", challenge)
+    assert local.requests == []

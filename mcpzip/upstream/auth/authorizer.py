@@ -10,6 +10,7 @@ once — the second waits and then uses the first one's tokens.
 from __future__ import annotations
 
 import threading
+import time
 
 from ...base import log, web
 from .base import BACKGROUND, FOREGROUND, AuthError, AuthRequired
@@ -25,6 +26,15 @@ if TYPE_CHECKING:
 # Re-authorizations a 403 insufficient_scope may cause for one required
 # scope set before mcpzip gives up (the server keeps refusing).
 MAX_STEP_UPS = 2
+# Sign-ins ``serve`` starts by itself for one server before it leaves the
+# next to the user (`mcpzip login NAME`): a server that refuses every token
+# must not open browser window after browser window.
+MAX_BACKGROUND_FLOWS = 3
+# The least time between two background sign-ins, doubled after each one.
+BACKGROUND_BACKOFF = 30.0
+# A token a sign-in gave this recently that is refused again means the
+# server refuses what its own sign-in gives: another sign-in will not help.
+FRESH_TOKEN_SECONDS = 300.0
 
 
 class Authorizer:
@@ -41,6 +51,10 @@ class Authorizer:
         self._flow: threading.Thread | None = None
         self._flow_error: str | None = None
         self._step_ups: dict[str, int] = {}
+        # Background sign-ins so far, when the last started, and the header its token makes (guarded by _lock).
+        self._background_flows = 0
+        self._last_flow_start = 0.0
+        self._flow_header: tuple[str, float] | None = None
         self._http = None
 
     @property
@@ -71,6 +85,8 @@ class Authorizer:
             current = self._current(reload=True)
             if current is not None and f"Bearer {current.access_token}" != sent:
                 return  # another thread or process already has a newer token
+            if status == 401:
+                self._check_fresh_token_refused(sent)
             if self._flow is not None and self._flow.is_alive():
                 raise AuthRequired(self._pending_message())
             wanted: list[str] | None = None
@@ -89,7 +105,7 @@ class Authorizer:
                 self._step_ups[key] = count + 1
                 held = current.scopes() if current is not None else []
                 wanted = list(dict.fromkeys(held + required)) or None
-            self._new_flow(challenge, wanted)
+            self._new_flow(challenge, wanted, sent)
 
     # -- tokens ------------------------------------------------------------------
 
@@ -141,7 +157,7 @@ class Authorizer:
 
     # -- browser flows -----------------------------------------------------------
 
-    def _new_flow(self, challenge: Challenge, wanted: list[str] | None) -> None:
+    def _new_flow(self, challenge: Challenge, wanted: list[str] | None, sent: str | None) -> None:
         if self.mode == FOREGROUND:
             self.authorize(challenge, wanted)
             return
@@ -149,11 +165,40 @@ class Authorizer:
         if self.mode != BACKGROUND:
             raise AuthRequired(f"server {self.name} needs authorization; {login}")
         if self._flow is None or not self._flow.is_alive():
+            self._check_background_allowed(sent, login)
+            self._background_flows += 1
+            self._last_flow_start = time.monotonic()
             self._flow_error = None
             self._flow = threading.Thread(target=self._background, args=(challenge, wanted),
                                           name=f"mcpzip-login-{self.name}", daemon=True)  # fmt: skip
             self._flow.start()
         raise AuthRequired(self._pending_message())
+
+    def _check_fresh_token_refused(self, sent: str | None) -> None:
+        """Raise :class:`AuthError` when *sent* is what a background sign-in gave moments ago."""
+        if self._flow_header is None or sent != self._flow_header[0]:
+            return
+        age = time.monotonic() - self._flow_header[1]
+        if age < FRESH_TOKEN_SECONDS:
+            raise AuthError(
+                f"server {self.name} refuses the token its sign-in gave {age:.0f} s ago; mcpzip will not sign "
+                f"in again by itself: run `mcpzip login {self.name}` (and check the account's access)"
+            )
+
+    def _check_background_allowed(self, sent: str | None, login: str) -> None:
+        """Raise :class:`AuthError` when another background sign-in would not help or comes too soon."""
+        now = time.monotonic()
+        self._check_fresh_token_refused(sent)
+        if self._background_flows >= MAX_BACKGROUND_FLOWS:
+            raise AuthError(
+                f"server {self.name} needs authorization again after {self._background_flows} sign-ins; "
+                f"mcpzip will not sign in again by itself: {login}"
+            )
+        if self._background_flows:
+            wait = BACKGROUND_BACKOFF * 2 ** (self._background_flows - 1) - (now - self._last_flow_start)
+            if wait > 0:
+                raise AuthRequired(f"server {self.name} needs authorization again; mcpzip signs in by itself "
+                                   f"in {wait:.0f} s at the earliest, or {login} now")  # fmt: skip
 
     def _pending_message(self) -> str:
         return (
@@ -163,7 +208,9 @@ class Authorizer:
 
     def _background(self, challenge: Challenge, wanted: list[str] | None) -> None:
         try:
-            self.authorize(challenge, wanted)
+            token = self.authorize(challenge, wanted)
+            with self._lock:
+                self._flow_header = (f"Bearer {token.access_token}", time.monotonic())
         except AuthError as e:
             self._flow_error = str(e)
             log.warning("%s", e)

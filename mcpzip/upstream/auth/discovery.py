@@ -134,7 +134,8 @@ def protected_resource(http: requests.Session, server_url: str, challenge: Chall
     origin, path = _origin(server_url), _path(server_url)
     candidates = []
     if challenge.resource_metadata:
-        candidates.append(challenge.resource_metadata)
+        # Named by the server: it may not point mcpzip at a service on this machine.
+        candidates.append(web.check_referred(challenge.resource_metadata, server_url, "resource metadata"))
     if path:
         candidates.append(f"{origin}/.well-known/oauth-protected-resource{path}")
     candidates.append(f"{origin}/.well-known/oauth-protected-resource")
@@ -185,13 +186,13 @@ def discover(http: requests.Session, server_name: str, server_url: str, challeng
         # 2025-03-26: no resource metadata; the server's origin is the issuer.
         issuer = _origin(server_url)
         strict_issuer = False
-    web.check_url(issuer, f"server {server_name}: authorization server")
+    web.check_referred(issuer, server_url, f"server {server_name}: authorization server")
     for url in authorization_server_urls(issuer):
         metadata = _get_json(http, url, "authorization server metadata")
         if metadata is None or not metadata.get("authorization_endpoint") or not metadata.get("token_endpoint"):
             continue
         found = _verified_issuer(server_name, metadata, url, issuer, strict_issuer)
-        _check_endpoints(server_name, metadata)
+        _check_endpoints(server_name, metadata, url)
         return Discovery(resource, found, metadata, resource_scopes)
     if strict_issuer:
         raise AuthError(f"server {server_name}: could not find the metadata of its authorization server {issuer}")
@@ -226,10 +227,10 @@ def _verified_issuer(server_name: str, metadata: dict, url: str, issuer: str, st
     )
 
 
-def _check_endpoints(server_name: str, metadata: dict) -> None:
+def _check_endpoints(server_name: str, metadata: dict, metadata_url: str) -> None:
     for key in ("authorization_endpoint", "token_endpoint", "registration_endpoint"):
         value = metadata.get(key)
         if value is not None:
             if not isinstance(value, str):
                 raise AuthError(f"server {server_name}: {key} in the authorization server metadata is not a URL")
-            web.check_url(value, f"server {server_name}: {key.replace('_', ' ')}")
+            web.check_referred(value, metadata_url, f"server {server_name}: {key.replace('_', ' ')}")
