@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 
 from . import __version__
-from .base import log
+from .base import config as config_module, log
+from .base.config import ConfigError
 from .commands import CommandError
 
 TYPE_CHECKING = False
@@ -123,8 +124,6 @@ def _serve_args(rest: list[str]) -> str | None | bool:
 
 
 def _run(action: Callable[[], int]) -> int:
-    from .base.config import ConfigError
-
     try:
         return action()
     except (ConfigError, CommandError) as e:
@@ -149,7 +148,6 @@ def serve(config_path: str | None) -> int:
     except ImportError:
         import signal  # type: ignore[no-redef]
 
-    from .base import config as config_module
     from .downstream.wiring import build_server
 
     config = config_module.load(config_path)
@@ -182,7 +180,6 @@ def serve(config_path: str | None) -> int:
 
 
 def _open(args: argparse.Namespace, refresh: bool, result_budget: int | None = 0) -> MetaTools:
-    from .base import config as config_module
     from .downstream.wiring import open_tools
 
     tools = open_tools(config_module.load(args.config), result_budget=result_budget)
@@ -298,14 +295,12 @@ def _print_result(result: dict) -> int:
 
 
 def cmd_login(args: argparse.Namespace) -> int:
-    from .base import config as config_module
     from .upstream.auth import login
 
     return login.login(config_module.load(args.config), [args.server] if args.server else [])
 
 
 def cmd_logout(args: argparse.Namespace) -> int:
-    from .base import config as config_module
     from .upstream.auth import login
 
     return login.logout(config_module.load(args.config), args.server)
