@@ -48,7 +48,8 @@ class Pool:
         # For http/sse upstreams: where tokens live, whether a sign-in may
         # start by itself ("background" in serve, "never" elsewhere), and
         # whom to tell when one completes.
-        self.transport_options = {"auth_dir": config.auth_dir, "auth_flow": auth_flow, "on_authorized": self._authorized}
+        self.transport_options = {"auth_dir": config.auth_dir, "auth_flow": auth_flow, "on_authorized": self._authorized,
+                                  "max_message_bytes": config.max_message_bytes}  # fmt: skip
         # What each server declared last time (era, capabilities), kept
         # across runs: the era spares a probe, the capabilities let mcpzip
         # declare its own before anything is connected.

@@ -25,6 +25,8 @@ received so tests can look.  Options:
   --odd-listings       also list entries with fields of the wrong type, entries that are not
                        objects, and a description with a lone surrogate (tools, and resources
                        and prompts with --resources)
+  --stubborn           ignore SIGTERM and keep running after stdin closes (children inherit
+                       the ignored SIGTERM)
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import argparse
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -87,6 +90,13 @@ TOOLS = [
     {"name": "grow", "description": "Add a new tool to this server and announce the changed list (times times).",
      "inputSchema": {"type": "object", "properties": {"name": {"type": "string"}, "times": {"type": "integer"}},
                      "required": ["name"]}},
+    {"name": "emit", "description": "Write raw bytes (hex, or text repeated) on stdout, then answer.",
+     "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}, "hex": {"type": "string"},
+                     "repeat": {"type": "integer"}, "newline": {"type": "boolean"}}}},
+    {"name": "nest", "description": "Answer with structured content nested the given number of levels deep.",
+     "inputSchema": {"type": "object", "properties": {"depth": {"type": "integer"}}, "required": ["depth"]}},
+    {"name": "close_stdout", "description": "Close stdout and keep running (never answers).",
+     "inputSchema": {"type": "object", "properties": {}}},
     {"name": "ask", "description": "Ask the client something (a server-to-client request) and return the answer.",
      "inputSchema": {"type": "object", "properties": {"method": {"type": "string"}, "params": {"type": "object"}},
                      "required": ["method"]}},
@@ -210,8 +220,25 @@ def call(name: str, args: dict, meta: dict) -> dict | None:
     if name == "environment":
         return text(json.dumps(dict(os.environ)))
     if name == "spawn_child":
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        # With setsid the child leaves the server's session and process group,
+        # still holding the server's stdin, stdout and stderr.
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
+                                 start_new_session=bool(args.get("setsid")))
         return text(str(child.pid))
+    if name == "emit":
+        data = bytes.fromhex(args["hex"]) if "hex" in args else args.get("text", "").encode()
+        with write_lock:
+            for _ in range(args.get("repeat", 1)):
+                sys.stdout.buffer.write(data)
+            if args.get("newline", True):
+                sys.stdout.buffer.write(b"\n")
+            sys.stdout.flush()
+        return text("emitted")
+    if name == "close_stdout":
+        with write_lock:
+            sys.stdout.flush()
+            os.close(1)
+        return None
     if name == "noisy":
         with write_lock:
             sys.stdout.write("this is not json\n{broken json\n\n")
@@ -238,6 +265,13 @@ def call(name: str, args: dict, meta: dict) -> dict | None:
 
 def handle_call(request: dict) -> None:
     params = request.get("params") or {}
+    if params.get("name") == "nest":  # json.dumps cannot nest this deep: written by hand
+        depth = (params.get("arguments") or {}).get("depth", 1)
+        with write_lock:
+            sys.stdout.write('{"jsonrpc":"2.0","id":%s,"result":{"content":[],"structuredContent":{"x":%s%s}}}\n'
+                             % (json.dumps(request["id"]), "[" * depth, "]" * depth))
+            sys.stdout.flush()
+        return
     try:
         result = call(params.get("name"), params.get("arguments") or {}, params.get("_meta") or {})
     except KeyError:
@@ -429,7 +463,10 @@ def main() -> None:
     parser.add_argument("--no-templates", action="store_true")
     parser.add_argument("--broken-lists", choices=["error", "silent"])
     parser.add_argument("--odd-listings", action="store_true")
+    parser.add_argument("--stubborn", action="store_true")
     options = parser.parse_args()
+    if options.stubborn:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if options.banner:
         print("fixture server starting (not JSON)", flush=True)
     if options.start_delay:
@@ -449,6 +486,8 @@ def main() -> None:
             with answered:
                 answers[message.get("id")] = message
                 answered.notify_all()
+    while options.stubborn:
+        time.sleep(60)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,11 @@ __all__ = ["Transport", "TransportClosed", "create"]
 
 def create(server: ServerConfig, **options: Any) -> Transport:
     """A new, unstarted transport for *server*."""
+    limit = options.pop("max_message_bytes", None)
     if server.type == "stdio":
         from .stdio import StdioTransport
 
-        return StdioTransport(server)
+        return StdioTransport(server, **({"max_message_bytes": limit} if limit else {}))
     if server.type == "http":
         from .http import HttpTransport
 
