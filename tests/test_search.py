@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import random
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, ROOT, write_config
+from conftest import PYTHON, ROOT, fixture_server, write_config
 from mcpzip.knowledge.catalog import Catalog, Tool
 from mcpzip.knowledge.search import Index, Searcher, normalise, stem
 
@@ -146,7 +147,7 @@ def test_a_common_word_in_a_server_name_does_not_take_over(real_index: Index):
 
 
 def test_order_is_deterministic_and_ties_go_by_name():
-    twins = [tool(s, "echo", "Echo the text back.") for s in ("zeta", "alpha", "mid")]
+    twins = [tool(s, "echo", "Echo the text back.", {s: {"type": "string"}}) for s in ("zeta", "alpha", "mid")]
     for _ in range(3):
         random.shuffle(twins)
         assert names(Index(twins).search("echo", 3)) == ["alpha__echo", "mid__echo", "zeta__echo"]
@@ -234,7 +235,7 @@ def test_shell_git_and_chat_shorthand_means_its_plain_words(real_index: Index):
 def test_pruning_for_large_catalogs_changes_no_result(real: list[Tool], monkeypatch):
     """The shortcut that skips hopeless tools must give exactly the full computation's answer."""
     big = real + [Tool(f"{t.server}-{k}", t.name, t.definition) for k in (2, 3, 4) for t in real]
-    index = Index(big)
+    index = Index(big, fold=False)
     queries = ["open the email from HR and show me the full text", "show the commit history of the repo on github",
                "list repos", "write this text to a new file", "add taks to todoist: call mom"]
     pruned = [names(index.search(q, 10)) for q in queries]
@@ -252,13 +253,13 @@ def test_searcher_builds_once_per_catalog_version_and_drops_its_cache(tmp_path: 
     first = searcher.search("send email", 5)
     index = searcher.index()
     assert names(first) == ["mail__send_email"]
-    assert searcher.search("Send  EMAIL", 5) is first  # same normalised query: cached answer
+    assert searcher.search("Send  EMAIL", 5)[0] is first[0]  # same normalised query: cached answer
     assert searcher.index() is index  # no rebuild without a change
 
     catalog.update("chat", [{"name": "send_message", "description": "Send an email-style message."}], save=False)
     after = searcher.search("send email", 5)
     assert searcher.index() is not index
-    assert after is not first and "chat__send_message" in names(after)
+    assert after[0] is not first[0] and "chat__send_message" in names(after)
 
 
 # -- import cost ------------------------------------------------------------------
@@ -307,3 +308,86 @@ def test_search_tools_end_to_end(tmp_path: Path, mcpzip):
     assert text.startswith("slack__slack_post_message: Post a new message to a Slack channel")
     assert len(text.split(": ", 1)[1].split(" [")[0]) <= 161
     assert proc.close() == 0
+
+
+def tool_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if "__" in line.split(":")[0] and not line.startswith(("(", "-"))]
+
+
+def test_search_restricted_to_one_server_and_browsing_it_page_by_page(tmp_path: Path, mcpzip):
+    every = list(json.loads((DATA / "ALL.json").read_text()))
+    proc = mcpzip(cached_servers(tmp_path, every))
+    proc.initialize()
+
+    found = tool_lines(proc.text("search_tools", {"query": "create issue", "server": "gitlab"}))
+    assert found[0].startswith("gitlab__create_issue: ") and all(line.startswith("gitlab__") for line in found)
+
+    page = proc.text("search_tools", {"server": "todoist"}).splitlines()
+    assert page[0].startswith("todoist (45 tools): ")  # what the server is about, derived from its tools
+    assert "task" in page[0] and "project" in page[0]
+    assert len(tool_lines("\n".join(page))) == 20 and page[1].startswith("todoist__add-comments: ")
+    assert page[-1].startswith("(tools 1-20 of 45; more with search_tools") and '"offset": 20' in page[-1]
+    last = proc.text("search_tools", {"server": "todoist", "offset": 40}).splitlines()
+    assert len(tool_lines("\n".join(last))) == 5 and last[-1].startswith("(tools 41-45 of 45;")
+
+    wrong = proc.call("search_tools", {"server": "gitlub", "query": "issue"})
+    assert wrong["isError"] and "unknown server 'gitlub'" in wrong["content"][0]["text"]
+    assert "gitlab" in wrong["content"][0]["text"]  # the servers there are
+    assert proc.call("search_tools", {})["isError"]  # neither query nor server
+
+
+def test_a_weak_or_empty_answer_carries_what_each_server_is_about(tmp_path: Path, mcpzip):
+    every = list(json.loads((DATA / "ALL.json").read_text()))
+    proc = mcpzip(cached_servers(tmp_path, every))
+    proc.initialize()
+
+    weak = proc.text("search_tools", {"query": "find a plumber in Austin"})
+    assert "weak" in weak
+    assert "\n- google-maps (7 tools): " in weak and "\n- github (26 tools): " in weak
+    assert "search_tools {\"server\": \"<name>\"}" in weak  # how to list one
+
+    empty = proc.text("search_tools", {"query": "zzzqqq"})
+    assert empty.startswith("No tools found for 'zzzqqq'.") and "\n- todoist (45 tools): " in empty
+
+    strong = proc.text("search_tools", {"query": "send an email"})
+    assert "weak" not in strong and "\n- " not in strong
+
+
+def test_identical_tools_of_several_servers_take_one_line(tmp_path: Path, mcpzip):
+    data = json.loads((DATA / "ALL.json").read_text())
+    config = write_config(tmp_path, {s: {"command": str(tmp_path / "missing")} for s in ("fetch", "everything", "demo", "zz")})
+    catalog = Catalog(["fetch", "everything", "demo", "zz"], str(tmp_path / "cache" / "tools.json"))
+    for server, real in (("fetch", "fetch"), ("everything", "everything"), ("demo", "everything"), ("zz", "everything")):
+        catalog.update(server, data[real])
+    proc = mcpzip(config)
+    proc.initialize()
+    assert proc.text("search_tools", {"query": "echo"}).startswith(
+        "demo__echo (also everything__echo, zz__echo): Echoes back the input string")
+    # Three copies do not take three places: three different tools are shown.
+    lines = tool_lines(proc.text("search_tools", {"query": "resource", "limit": 3}))
+    assert len(lines) == 3 and all(line.startswith("demo__") and "(also everything__" in line for line in lines)
+    # Each copy stays callable under its own name.
+    assert '"name": "zz__echo"' in proc.text("describe_tool", {"name": "zz__echo"})
+
+
+def test_instructions_say_what_each_server_is_about(tmp_path: Path, mcpzip):
+    config = write_config(tmp_path, {
+        "told": fixture_server("told", "--instructions", "Tools that misbehave on purpose. Use them in tests."),
+        "plain": fixture_server("plain"),
+    })  # fmt: skip
+    proc = mcpzip(config)
+    proc.initialize()
+    assert "told__echo" in proc.text("search_tools", {"query": "echo"})  # both listed
+    cache = tmp_path / "cache" / "servers.json"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the listing records what it learnt just after answering
+        servers = json.loads(cache.read_text())["servers"] if cache.exists() else {}
+        if all("topics" in servers.get(s, {}) and "about" in servers.get("told", {}) for s in ("told", "plain")):
+            break
+        time.sleep(0.05)
+    assert proc.close() == 0
+
+    again = mcpzip(config)
+    text = again.initialize()["instructions"]
+    assert "- told (18 tools): Tools that misbehave on purpose.\n" in text  # the server's own first sentence
+    assert "- plain (18 tools): echo, sleep, crash, hang, image\n" in text  # derived from its tools

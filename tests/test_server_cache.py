@@ -32,7 +32,7 @@ def test_era_and_capabilities_are_remembered_and_spare_the_probe(tmp_path, mcpzi
     assert isinstance(entry.pop("config"), int)  # a checksum of the server's config entry, not a copy
     assert entry == {"era": "legacy", "protocolVersion": "2025-11-25",
                      "capabilities": {"tools": {"listChanged": True}, "logging": {}},  # as the fixture declares them
-                     "tools": len(TOOLS)}
+                     "tools": len(TOOLS), "topics": ["echo", "sleep", "crash", "hang", "image"]}  # what its tools are about
 
     record.unlink()
     run_once(mcpzip, config)

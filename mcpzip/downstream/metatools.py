@@ -46,16 +46,20 @@ MAX_CALL_SECONDS = 86400.0
 SEARCH_TOOLS = {
     "name": "search_tools",
     "description": "Find tools across all connected MCP servers by keywords or a plain-language "
-    "description of the task. Returns one line per tool: name, summary, parameters (* = required).",
+    "description of the task. Returns one line per tool: name, summary, parameters (* = required). "
+    "With server and no query, lists that server's tools.",
     "inputSchema": {
         "type": "object",
         "properties": {
             "query": {"type": "string", "description": "What you want to do, e.g. 'send slack message'"},
-            "limit": {"type": "integer", "description": "Maximum results (default 5, max 50)"},
+            "server": {"type": "string", "description": "Only this server's tools; without a query, list them"},
+            "limit": {"type": "integer", "description": "Maximum results (default 5, max 50; listing: 20)"},
+            "offset": {"type": "integer", "description": "Listing a server: skip this many tools"},
         },
-        "required": ["query"],
     },
 }
+BROWSE_LIMIT = 20
+BROWSE_CHARS = 100
 DESCRIBE_TOOL = {
     "name": "describe_tool",
     "description": "Get the full definition and input schema of one tool found by search_tools.",
@@ -140,10 +144,14 @@ def _patterns() -> tuple:
     return _compiled
 
 
-def search_line(tool: Tool) -> str:
-    """``slack__send_message: Send a message [channel:string*, text:string*]``"""
+def search_line(tool: Tool, copies: list[Tool] | None = None) -> str:
+    """``slack__send_message: Send a message [channel:string*, text:string*]``
+
+    *copies*: the same tool on other servers, named on the same line.
+    """
     d = tool.definition
-    line = f"{tool.prefixed}: {first_sentence(d.get('description') or d.get('title') or '')}".rstrip()
+    also = f" (also {', '.join(c.prefixed for c in copies)})" if copies else ""
+    line = f"{tool.prefixed}{also}: {first_sentence(d.get('description') or d.get('title') or '')}".rstrip()
     params = compact_params(d.get("inputSchema"), PARAMS_SHOWN)
     # One tool, one line: a control character in an upstream's words never starts another.
     return log.strip_controls(f"{line} [{params}]" if params else line)
@@ -232,17 +240,38 @@ class MetaTools:
             self.results.close()
         self.catalog.flush(CLOSE_WAIT)
 
+    def listed(self, server: str, count: int) -> None:
+        """A server was listed: remember its tool count and what its tools are about, for the next start."""
+        from ..knowledge.search import topics
+
+        self.pool.known.record_tools(server, count, topics(self.catalog.server_tools(server)))
+
     def instructions(self) -> str:
+        """The servers, each with its tool count and one line about it (from the server cache: nothing parsed)."""
         counts = self.catalog.counts()
         lines = ["mcpzip gives access to the tools of these MCP servers:"]
         for name in sorted(counts):
             n = counts[name]
-            lines.append(f"- {name} ({n} tool{'s' if n != 1 else ''})" if n else f"- {name}")
+            about = self.pool.known.about(name) or ", ".join(self.pool.known.topics(name))
+            line = f"- {name} ({n} tool{'s' if n != 1 else ''})" if n else f"- {name}"
+            lines.append(log.strip_controls(f"{line}: {about}") if about else line)
         lines.append(
-            "Call search_tools to find a tool, describe_tool to see its full schema, "
-            "then execute_tool with its name and arguments."
+            "Call search_tools to find a tool (with server, to search or list one server's tools), "
+            "describe_tool to see its full schema, then execute_tool with its name and arguments."
         )
         return "\n".join(lines)
+
+    def server_summary(self, name: str) -> str:
+        """``github (26 tools): issues, pull requests, …``: what the server says of itself, else what its tools are about."""
+        from ..knowledge.search import topics
+
+        tools = self.catalog.server_tools(name)
+        if not tools and self.catalog.error(name):
+            return f"{name} (unavailable)"
+        about = self.pool.known.about(name) or ", ".join(topics(tools)) or ", ".join(t.name for t in tools[:5])
+        n = len(tools)
+        head = f"{name} ({n} tool{'s' if n != 1 else ''})"
+        return log.strip_controls(f"{head}: {about}") if about else head
 
     def call(self, name: str, arguments: Any, context: CallContext | None = None) -> dict:
         """Run meta-tool *name*; unknown names are the caller's protocol error."""
@@ -261,36 +290,76 @@ class MetaTools:
     # -- search_tools -------------------------------------------------------
 
     def search_tools(self, args: dict) -> dict:
-        query = args.get("query")
-        if not isinstance(query, str) or not query.strip():
-            return error_result("query is required: describe the tool you need, e.g. 'create github issue'")
-        if len(query) > MAX_QUERY_CHARS:
+        query, server = args.get("query"), args.get("server")
+        if query is None or isinstance(query, str) and not query.strip():
+            query = None
+        elif not isinstance(query, str):
+            return error_result("query must be a string: describe the tool you need, e.g. 'create github issue'")
+        elif len(query) > MAX_QUERY_CHARS:
             return error_result(f"query is too long ({len(query)} characters, at most {MAX_QUERY_CHARS}): "
                                 "describe the tool you need in a few words")  # fmt: skip
-        limit = _int_arg(args.get("limit"), self.config.search.default_limit)
+        if server is None or server == "":
+            server = None
+        elif not isinstance(server, str) or server not in self.catalog.servers:
+            shown = repr(server)[:80]
+            return error_result(f"unknown server {shown}; the servers are: {', '.join(sorted(self.catalog.servers))}")
+        if query is None and server is None:
+            return error_result("query is required: describe the tool you need, e.g. 'create github issue' "
+                                "(or give server to list one server's tools)")  # fmt: skip
+        limit = _int_arg(args.get("limit"), self.config.search.default_limit if query else BROWSE_LIMIT)
         if limit is None:
             return error_result("limit must be a whole number between 1 and 50")
         limit = max(1, min(MAX_LIMIT, limit))
-        self._wait_for_listing(None)
-        tools, total = self.ranking.search(query, limit)
+        self._wait_for_listing(server)
+        if query is None:
+            offset = _int_arg(args.get("offset"), 0)
+            if offset is None:
+                return error_result("offset must be a whole number, 0 or more")
+            return self._browse(server, offset, limit)
+        if server is None:
+            tools, total = self.ranking.search(query, limit)
+            weak = self.searcher.match(query, limit)[2]
+        else:
+            tools, total, weak = self.searcher.match(query, limit, server)
         if not tools:
-            return text_result(f"No tools found for {query!r}. {self._servers_summary()}")
-        lines = [search_line(t) for t in tools]
+            where = f" on {server}" if server else ""
+            return text_result(f"No tools found for {query!r}{where}.\n{self._servers_help(server)}")
+        lines = [search_line(t, self.searcher.copies(t)) for t in tools]
         if total > len(tools):
             lines.append(f"({total - len(tools)} more matches; raise limit or refine the query to see them)")
+        if weak:
+            lines.append(f"(These matches are weak: none fits the whole query.)\n{self._servers_help(server)}")
         return text_result("\n".join(lines))
 
-    def _servers_summary(self) -> str:
-        counts = self.catalog.counts()
-        if not counts:
+    def _servers_help(self, server: str | None) -> str:
+        """What each server offers, so the model can pick one from what it knows and list its tools."""
+        if server is not None:
+            return (f"{self.server_summary(server)}\nList its tools with search_tools "
+                    f"{{\"server\": \"{server}\"}}, or search every server without server.")  # fmt: skip
+        if not self.catalog.servers:
             return "No servers are configured."
-        parts = []
-        for name in sorted(counts):
-            part = f"{name} ({counts[name]} tool{'s' if counts[name] != 1 else ''})"
-            if not counts[name] and self.catalog.error(name):
-                part = f"{name} (unavailable)"
-            parts.append(part)
-        return "Servers: " + ", ".join(parts) + ". Try other words."
+        lines = ['Servers (list one\'s tools with search_tools {"server": "<name>"}):']
+        lines += [f"- {self.server_summary(name)}" for name in sorted(self.catalog.servers)]
+        return "\n".join(lines)
+
+    def _browse(self, server: str, offset: int, limit: int) -> dict:
+        """One page of *server*'s tools, one short line each, in name order."""
+        tools = sorted(self.catalog.server_tools(server), key=lambda t: t.name)
+        if not tools:
+            reason = self.catalog.error(server)
+            return error_result(f"server {server!r} is unavailable ({reason}); try again later" if reason
+                                else f"server {server!r} has no tools")  # fmt: skip
+        page = tools[offset : offset + limit]
+        lines = [self.server_summary(server)]
+        for t in page:
+            d = t.definition
+            summary = first_sentence(d.get("description") or d.get("title") or "", BROWSE_CHARS)
+            lines.append(log.strip_controls(f"{t.prefixed}: {summary}" if summary else t.prefixed))
+        shown = f"tools {offset + 1}-{offset + len(page)} of {len(tools)}" if page else f"no tools past {len(tools)}"
+        if offset + limit < len(tools):
+            shown += f"; more with search_tools {{\"server\": \"{server}\", \"offset\": {offset + limit}}}"
+        lines.append(f"({shown}; describe_tool gives a tool's parameters)")
+        return text_result("\n".join(lines))
 
     # -- describe_tool ------------------------------------------------------
 

@@ -7,7 +7,7 @@ messages reach the relay that needs the pool).  The graph ``serve`` runs::
     ServerCache ─┬─> Pool ──(handle_upstream_messages)──> Relay.handlers()
                  │     ├──(when_connected)──> Aggregator._connected  (resources on)
                  │     └──(when_authorized)─> MetaTools.relist
-                 └─> Catalog (counts_hint; on_update = ServerCache.record_tools)
+                 └─> Catalog (counts_hint; on_update = MetaTools.listed -> ServerCache.record_tools)
     MetaTools(config, Catalog, Pool, Results(ResultStore))
     Output(stdout) ──> Relay(send, MetaTools, other_notifications = Aggregator)
     Server(MetaTools, Relay, Aggregator, stdin, Output, on_settled = MetaTools.refresh)
@@ -46,7 +46,9 @@ def open_tools(config: Config, auth_flow: str = "never", result_budget: int | No
     known = ServerCache(config.servers_cache_path, config.servers)
     known.load()
     pool = Pool(config, known, auth_flow=auth_flow)
-    catalog = Catalog(config.servers, config.cache_path, counts_hint=known.tool_counts(), on_update=known.record_tools)
+    # Each listing is remembered with what the server's tools are about (MetaTools.listed -> ServerCache.record_tools).
+    catalog = Catalog(config.servers, config.cache_path, counts_hint=known.tool_counts(),
+                      on_update=lambda server, count: tools.listed(server, count))  # fmt: skip
     results = Results(ResultStore() if result_budget is None else None)
     tools = MetaTools(config, catalog, None, pool, results=results, result_budget=result_budget)
     # A completed sign-in makes that server's tools listable: list it.

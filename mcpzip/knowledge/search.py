@@ -418,8 +418,9 @@ class Index:
     built under a lock.
     """
 
-    def __init__(self, tools: list[Tool]) -> None:
-        self.tools = list(tools)
+    def __init__(self, tools: list[Tool], fold: bool = True) -> None:
+        """*fold*: identical tools of several servers are one entry (see :meth:`copies`)."""
+        self.tools, self._copies = _fold(tools) if fold else (list(tools), {})
         vocab = _vocab()
         weights = [WEIGHTS[f] for f in FIELDS]
         bs = [B[f] for f in FIELDS]
@@ -484,6 +485,10 @@ class Index:
                 self._expanded[base] = found
         # The most any one tool gets from a list, for bounding what is left of a query.
         self._peaks = {id(found[1]): max(found[1]) for found in (*self._postings.values(), *self._expanded.values())}
+
+    def copies(self, tool: Tool) -> list[Tool]:
+        """The other servers' identical copies of *tool*, a tool this index returned."""
+        return self._copies.get(tool.prefixed, [])
 
     def _name_servers(self) -> dict[str, list[tuple[str, float, bool]]]:
         """``stem -> [(server, how surely it names it, whether a whole word of its name)]``.
@@ -632,10 +637,19 @@ class Index:
 
     def search(self, query: str, limit: int) -> tuple[list[Tool], int]:
         """The best *limit* tools for *query*, and how many match it well."""
+        return self.match(query, limit)[:2]
+
+    def match(self, query: str, limit: int) -> tuple[list[Tool], int, bool]:
+        """:meth:`search`, and whether the best tool is weak: it matches at most half of the query's ideas."""
         words = _query_words(query)
         if not words or not self.tools or limit < 1:
-            return [], 0
+            return [], 0, False
         concepts = self._concepts(words)
+        found, total, covered = self._search(concepts, limit)
+        return found, total, bool(found) and len(concepts) > 1 and covered * 2 <= len(concepts)
+
+    def _search(self, concepts: list[_Concept], limit: int) -> tuple[list[Tool], int, int]:
+        """The best tools, how many match well, and how many concepts the best one matches."""
         n = len(self.tools)
         named = self._named_servers(concepts)
         looks_up = not any(_vocab().is_action(c.word) for c in concepts if c.scale == 1.0)
@@ -656,7 +670,7 @@ class Index:
                 idf = math.log(1 + (n - df + 0.5) / (df + 0.5)) * concept.scale
                 plan.append((concept, found, docs, vals, idf, idf * (peak + EXACT_NAME)))
         if not plan:
-            return [], 0
+            return [], 0, 0
         plan.sort(key=lambda step: len(step[2]))
         del plan[MAX_CONCEPTS:]  # a rambling query keeps its most telling words
         live = len(plan)
@@ -755,7 +769,7 @@ class Index:
 
     def _rank(
         self, scores: dict[int, float], gains: list[dict[int, float]], live: int, limit: int, named: dict[str, float], lift: float
-    ) -> tuple[list[Tool], int]:
+    ) -> tuple[list[Tool], int, int]:
         """Adjust the scores of the tools that can still reach the top *limit*, and order them."""
         values = scores.values()
         top = max(values)
@@ -792,7 +806,85 @@ class Index:
                     finals[doc] = final(doc)
         order = self._order
         ranked = heapq.nsmallest(limit, finals.items(), key=lambda item: (-item[1], order[item[0]]))
-        return [self.tools[doc] for doc, _ in ranked], max(total, len(ranked))
+        covered = sum(ranked[0][0] in g for g in gains) if ranked else 0
+        return [self.tools[doc] for doc, _ in ranked], max(total, len(ranked)), covered
+
+
+def _fold(tools: list[Tool]) -> tuple[list[Tool], dict[str, list[Tool]]]:
+    """One tool per group of identical ones (same name, description and schema), the first by name.
+
+    Two copies of one server under different names would otherwise fill the
+    results twice over and push other tools out.  Returns the tools kept and,
+    for each kept tool that has copies, the copies.
+    """
+    groups: dict[object, list[Tool]] = {}
+    for tool in tools:
+        d = tool.definition
+        key = (tool.name, d.get("description"), _canonical(d.get("inputSchema")))
+        groups.setdefault(key, []).append(tool)
+    kept, copies = [], {}
+    for group in groups.values():
+        group.sort(key=lambda t: t.prefixed)
+        kept.append(group[0])
+        if len(group) > 1:
+            copies[group[0].prefixed] = group[1:]
+    return kept, copies
+
+
+def _canonical(value: object) -> object:
+    """A hashable form of a JSON value in which key order does not matter."""
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _canonical(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(map(_canonical, value))
+    return value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+
+
+def topics(tools: list[Tool], most: int = 5) -> list[str]:
+    """What a server's tools are about, most common first: the nouns of their names ("issues", "pull requests").
+
+    A server that does not describe itself is summed up by these.  Verbs,
+    look-up words, the server's own name and a prefix that most of its tool
+    names share (``browser_``, ``kubectl_``) say nothing about it.
+    """
+    vocab = _vocab()
+    skip = {w for t in tools for w in _words(t.server)}
+    named: list[list[str]] = []
+    for tool in tools:
+        words = [w for w in _words(tool.name) if w.isalpha() and len(w) > 2 and w not in STOPWORDS]
+        named.append(_join_phrases(words, vocab))
+    share: Counter = Counter(w for words in named for w in set(words))
+    if len(tools) >= 4:
+        skip.update(w for w, n in share.items() if n * 5 >= len(tools) * 3)
+    counts: Counter = Counter()
+    first_seen: dict[str, int] = {}
+    spelled: dict[str, Counter] = {}
+    for words in named:
+        seen = set()
+        for w in words:
+            s = stem(w) if " " not in w else w
+            if w in skip or s in seen or (" " not in w and (vocab.is_action(w) or s in vocab.lookups)):
+                continue
+            seen.add(s)
+            counts[s] += 1
+            first_seen.setdefault(s, len(first_seen))
+            spelled.setdefault(s, Counter())[w] += 1
+    best = sorted(counts, key=lambda s: (-counts[s], first_seen[s]))[:most]
+    return [spelled[s].most_common(1)[0][0] for s in best]
+
+
+def _join_phrases(words: list[str], vocab: _Vocabulary) -> list[str]:
+    """*words* with each two-word phrase the vocabulary knows ("pull requests") as one item."""
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        if i + 1 < len(words) and (stem(words[i]), stem(words[i + 1])) in vocab.phrases:
+            out.append(f"{words[i]} {words[i + 1]}")
+            i += 2
+        else:
+            out.append(words[i])
+            i += 1
+    return out
 
 
 def _max_merge(lists: Iterable[tuple[tuple[array, array] | None, float]]) -> dict[int, float]:
@@ -836,28 +928,44 @@ class Searcher:
         self._lock = threading.Lock()
         self._index: Index | None = None
         self._version = -1
-        self._cache: dict[tuple[str, int], tuple[list[Tool], int]] = {}
+        self._cache: dict[tuple[str, int, str | None], tuple[list[Tool], int, bool]] = {}
+        self._server_indexes: dict[str, Index] = {}  # one per server searched alone, of this version
 
-    def index(self) -> Index:
-        """The index of the catalog as it is now (built if the catalog changed)."""
+    def index(self, server: str | None = None) -> Index:
+        """The index of the catalog as it is now (built if the catalog changed), or of one *server*'s tools."""
         with self._lock:
             if self._index is None or self._version != self.catalog.version:
                 self._version = self.catalog.version
                 self._index = Index(self.catalog.tools())
                 self._cache.clear()
-            return self._index
+                self._server_indexes.clear()
+            if server is None:
+                return self._index
+            found = self._server_indexes.get(server)
+            if found is None:
+                found = self._server_indexes[server] = Index(self.catalog.server_tools(server))
+            return found
 
     def search(self, query: str, limit: int) -> tuple[list[Tool], int]:
         """The best *limit* tools for *query* and how many match it well; cached per normalised query."""
-        index = self.index()
-        key = (normalise(query), limit)
+        return self.match(query, limit)[:2]
+
+    def match(self, query: str, limit: int, server: str | None = None) -> tuple[list[Tool], int, bool]:
+        """:meth:`Index.match` over the whole catalog or one *server*; cached per normalised query."""
+        whole = self.index()
+        index = whole if server is None else self.index(server)
+        key = (normalise(query), limit, server)
         with self._lock:
-            found = self._cache.get(key) if index is self._index else None
+            found = self._cache.get(key) if whole is self._index else None
         if found is None:
-            found = index.search(query, limit)
+            found = index.match(query, limit)
             with self._lock:
-                if index is self._index:
+                if whole is self._index:
                     if len(self._cache) >= QUERY_CACHE_SIZE:
                         self._cache.clear()
                     self._cache[key] = found
         return found
+
+    def copies(self, tool: Tool) -> list[Tool]:
+        """Identical copies of *tool* on other servers (folded into it in results)."""
+        return self.index().copies(tool)

@@ -12,7 +12,9 @@ declares changes, read tolerantly (a damaged file or entry is ignored), and
 never required.  Its shape::
 
     {"servers": {"name": {"era": "legacy", "protocolVersion": "2025-11-25",
-                          "capabilities": {...}, "tools": 12, "config": 123456}}}
+                          "capabilities": {...}, "tools": 12, "config": 123456,
+                          "about": "first sentence of its instructions",
+                          "topics": ["issues", "pull requests"]}}}
 
 ``config`` is a checksum of how the server is started or reached: an entry
 for a server whose config entry changed since is ignored.
@@ -30,6 +32,9 @@ from ..base.files import write_atomic
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..base.config import ServerConfig
+
+
+ABOUT_CHARS = 160
 
 
 class ServerCache:
@@ -73,18 +78,30 @@ class ServerCache:
             entry = self._entries.get(name)
         return entry.get("capabilities") if entry else None
 
+    def about(self, name: str) -> str:
+        """The one line *name* said about itself (instructions, or serverInfo), or ""."""
+        with self._lock:
+            entry = self._entries.get(name)
+        return entry.get("about", "") if entry else ""
+
     def tool_counts(self) -> dict[str, int]:
         """How many tools each server listed last time, where known."""
         with self._lock:
             return {name: e["tools"] for name, e in self._entries.items() if "tools" in e}
 
-    def record(self, name: str, era: str | None, version: str | None, capabilities: dict) -> None:
+    def record(self, name: str, era: str | None, version: str | None, capabilities: dict, about: str = "") -> None:
         """Remember what *name* declared on connecting; the file is rewritten only on a change."""
-        self._merge(name, {"era": era, "protocolVersion": version, "capabilities": capabilities})
+        self._merge(name, {"era": era, "protocolVersion": version, "capabilities": capabilities, "about": about})
 
-    def record_tools(self, name: str, count: int) -> None:
-        """Remember how many tools *name* listed (the next start's instructions say so at once)."""
-        self._merge(name, {"tools": count})
+    def record_tools(self, name: str, count: int, topics: list[str] | None = None) -> None:
+        """Remember how many tools *name* listed and what they are about (the next start's instructions say so at once)."""
+        self._merge(name, {"tools": count} if topics is None else {"tools": count, "topics": topics})
+
+    def topics(self, name: str) -> list[str]:
+        """What *name*'s tools were about when last listed ("issues", "pull requests"…), or []."""
+        with self._lock:
+            entry = self._entries.get(name)
+        return list(entry.get("topics", ())) if entry else []
 
     def _merge(self, name: str, fields: dict) -> None:
         with self._lock:
@@ -100,6 +117,19 @@ class ServerCache:
                 write_atomic(self.path, data, 0o644)
             except OSError as e:
                 log.warning("could not write server cache %s: %s", self.path, e.strerror or e)
+
+
+def about_line(instructions: object, server_info: object) -> str:
+    """One line a server gives about itself: the first sentence of its instructions, else its serverInfo
+    description or title (a bare name says nothing)."""
+    info = server_info if isinstance(server_info, dict) else {}
+    for text in (instructions, info.get("description"), info.get("title")):
+        if isinstance(text, str) and text.strip():
+            line = " ".join(text.split())
+            end = line.find(". ")
+            line = line[: end + 1] if 0 < end < ABOUT_CHARS else line
+            return line if len(line) <= ABOUT_CHARS else line[: ABOUT_CHARS - 1].rsplit(" ", 1)[0] + "…"
+    return ""
 
 
 def _fingerprint(server: ServerConfig) -> int:
@@ -121,6 +151,11 @@ def _clean(entry: dict, fingerprint: int | None) -> dict:
         out["protocolVersion"] = entry["protocolVersion"]
     caps = entry.get("capabilities")
     out["capabilities"] = caps if isinstance(caps, dict) else {}
+    topics = entry.get("topics")
+    if isinstance(topics, list) and topics and all(isinstance(t, str) for t in topics):
+        out["topics"] = [t[:40] for t in topics[:8]]
+    if isinstance(entry.get("about"), str) and entry["about"]:
+        out["about"] = entry["about"][:ABOUT_CHARS]
     tools = entry.get("tools")
     if isinstance(tools, int) and not isinstance(tools, bool) and tools >= 0:
         out["tools"] = tools

@@ -12,7 +12,7 @@ import time
 
 from ..base import log, protocol
 from . import transports
-from ..knowledge.servercache import ServerCache
+from ..knowledge.servercache import ServerCache, about_line
 from .session import Handlers, NotSent, Upstream, UpstreamError
 
 TYPE_CHECKING = False
@@ -162,7 +162,8 @@ class Pool:
             if conn.era:
                 self._eras[name] = conn.era
             callbacks = list(self._on_connect)
-        self.known.record(name, conn.era, conn.protocol_version, conn.capabilities)
+        self.known.record(name, conn.era, conn.protocol_version, conn.capabilities,
+                          about=about_line(conn.instructions, conn.server_info))  # fmt: skip
         for callback in callbacks:
             callback(conn)
         with self._lock:

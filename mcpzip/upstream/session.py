@@ -152,6 +152,7 @@ class Upstream:
         self.era: str | None = None
         self.protocol_version: str | None = None
         self.server_info: dict = {}
+        self.instructions = ""  # what the server says about itself, if anything
         self.capabilities: dict = {}
         self.log_level: str | None = None  # the client's, passed on
         self.last_used = time.monotonic()
@@ -225,6 +226,7 @@ class Upstream:
         self.era, self.protocol_version = protocol.MODERN, mutual[-1]
         self.capabilities = result.get("capabilities") or {}
         self.server_info = protocol.meta_of(result).get(protocol.META_SERVER_INFO) or {}
+        self.instructions = result.get("instructions") if isinstance(result.get("instructions"), str) else ""
         log.debug("%s: modern era (%s)", self.name, self.protocol_version)
         return True
 
@@ -240,6 +242,7 @@ class Upstream:
         self.capabilities = result.get("capabilities") or {}
         self.server_info = result.get("serverInfo") or {}
         self.offered = offered
+        self.instructions = result.get("instructions") if isinstance(result.get("instructions"), str) else ""
         self.notify("notifications/initialized")
         log.debug("%s: legacy era (%s)", self.name, version)
         if self.log_level:

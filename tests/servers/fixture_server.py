@@ -6,6 +6,7 @@ It refuses ``server/discover`` the way pre-2026 servers do, answers each
 received so tests can look.  Options:
 
   --name NAME          serverInfo name (default "fixture")
+  --instructions TEXT  the instructions initialize answers with
   --page-size N        split tools/list (and resources/list) into pages of N (nextCursor)
   --extra-tools N      add N generated tools named tool_0 ... tool_{N-1}
   --only NAMES         list only these tools (comma-separated)
@@ -413,6 +414,7 @@ def handle(request: dict) -> None:
             "protocolVersion": request["params"]["protocolVersion"],
             "capabilities": capabilities,
             "serverInfo": {"name": options.name, "version": "1.0"},
+            **({"instructions": options.instructions} if options.instructions else {}),
         }})
     elif options.resources is not None and method in RESOURCE_METHODS:
         try:
@@ -451,6 +453,7 @@ def main() -> None:
     global options
     parser = argparse.ArgumentParser()
     parser.add_argument("--name", default="fixture")
+    parser.add_argument("--instructions")
     parser.add_argument("--page-size", type=int, default=0)
     parser.add_argument("--extra-tools", type=int, default=0)
     parser.add_argument("--only")
