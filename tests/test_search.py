@@ -389,5 +389,7 @@ def test_instructions_say_what_each_server_is_about(tmp_path: Path, mcpzip):
 
     again = mcpzip(config)
     text = again.initialize()["instructions"]
-    assert "- told (18 tools): Tools that misbehave on purpose.\n" in text  # the server's own first sentence
-    assert "- plain (18 tools): echo, sleep, crash, hang, image\n" in text  # derived from its tools
+    told = next(line for line in text.splitlines() if line.startswith("- told ("))
+    assert told.endswith(" tools): Tools that misbehave on purpose.")  # the server's own first sentence
+    plain = next(line for line in text.splitlines() if line.startswith("- plain ("))
+    assert ": " in plain and "echo" in plain.split(": ")[1].split(", ")  # derived from its tools' names
