@@ -37,7 +37,8 @@ DISCOVER_TIMEOUT = 5.0
 # Modern errors other than "unsupported version": positive evidence of a
 # modern server that will not accept this client (header mismatch, a client
 # capability it requires).
-MODERN_REFUSALS = (-32020, -32021)
+HEADER_MISMATCH, MISSING_CAPABILITY = -32020, -32021
+MODERN_REFUSALS = (HEADER_MISMATCH, MISSING_CAPABILITY)
 LOG_LEVEL_TIMEOUT = 10.0
 LISTEN_RETRY = 1.0
 # Progress keeps a call alive, but never past this multiple of its timeout.
@@ -151,6 +152,8 @@ class Upstream:
         self.offered: dict | None = None
         self.era: str | None = None
         self.protocol_version: str | None = None
+        # The version ``initialize`` offers: the newest, unless the server listed fewer.
+        self.legacy_offer = protocol.LATEST_LEGACY
         self.server_info: dict = {}
         self.instructions = ""  # what the server says about itself, if anything
         self.capabilities: dict = {}
@@ -196,22 +199,26 @@ class Upstream:
             raise
 
     def _discover(self, timeout: float) -> bool:
-        """Try the modern era; False means the server is legacy."""
+        """Try the modern era; False means: use ``initialize`` (at :attr:`legacy_offer`).
+
+        As the specification's stdio rule asks: a ``DiscoverResult`` or a
+        modern error (-32020/-32021/-32022) identifies a modern server, which
+        mcpzip then never treats as legacy unless it lists a legacy version
+        mcpzip speaks; any other error, or silence, identifies a legacy server.
+        """
         self.era, self.protocol_version = protocol.MODERN, protocol.LATEST_MODERN
         try:
             result = self.request("server/discover", {}, timeout, cancel_on_timeout=False)
         except RPCError as e:
-            supported = e.data.get("supported") if isinstance(e.data, dict) else None
             if e.code in MODERN_REFUSALS:
                 # A modern server that cannot serve us as we are (a capability
                 # it requires, a header it disputes): falling back would not help.
-                raise UpstreamError(f"the server refused mcpzip's request: {e.message}") from e
-            if e.code == jsonrpc.UNSUPPORTED_PROTOCOL_VERSION and isinstance(supported, list):
-                if not any(v in protocol.LEGACY_VERSIONS for v in supported):
-                    raise UpstreamError(
-                        f"the server speaks only protocol versions {', '.join(map(str, supported))}; "
-                        f"mcpzip speaks {', '.join(protocol.SUPPORTED_VERSIONS)}"
-                    ) from e
+                raise UpstreamError(_refusal(e)) from e
+            if e.code == jsonrpc.UNSUPPORTED_PROTOCOL_VERSION:
+                supported = e.data.get("supported") if isinstance(e.data, dict) else None
+                self.legacy_offer = _common_legacy(supported, e.message)
+                log.debug("%s: modern versions refused; using initialize at %s", self.name, self.legacy_offer)
+                return False
             log.debug("%s: server/discover refused (%s); using initialize", self.name, e.code)
             return False
         except CallTimeout:
@@ -220,8 +227,13 @@ class Upstream:
         finally:
             self.era = None
         supported = result.get("supportedVersions") if isinstance(result, dict) else None
-        mutual = [v for v in protocol.MODERN_VERSIONS if isinstance(supported, list) and v in supported]
+        if not isinstance(supported, list):
+            return False  # not a DiscoverResult: a legacy server that answers anything
+        mutual = [v for v in protocol.MODERN_VERSIONS if v in supported]
         if not mutual:
+            # A server that speaks none of our modern versions: its legacy
+            # handshake, if it offers one we speak; else there is nothing to say.
+            self.legacy_offer = _common_legacy(supported, "server/discover")
             return False
         self.era, self.protocol_version = protocol.MODERN, mutual[-1]
         self.capabilities = result.get("capabilities") or {}
@@ -233,11 +245,15 @@ class Upstream:
     def _initialize(self, timeout: float) -> None:
         self.era = protocol.LEGACY
         offered = dict(self.client_capabilities)
-        params = {"protocolVersion": protocol.LATEST_LEGACY, "capabilities": offered, "clientInfo": CLIENT_INFO}
+        params = {"protocolVersion": self.legacy_offer, "capabilities": offered, "clientInfo": CLIENT_INFO}
         result = self.request("initialize", params, timeout)
         version = result.get("protocolVersion") if isinstance(result, dict) else None
         if version not in protocol.LEGACY_VERSIONS:
-            raise UpstreamError(f"the server answered initialize with unsupported protocol version {version!r}")
+            # The legacy rule: a client that does not speak the server's choice disconnects.
+            raise UpstreamError(
+                f"the server answered initialize with protocol version {version!r}, which mcpzip does not speak "
+                f"(mcpzip speaks {', '.join(protocol.SUPPORTED_VERSIONS)})"
+            )
         self.protocol_version = version
         self.capabilities = result.get("capabilities") or {}
         self.server_info = result.get("serverInfo") or {}
@@ -537,3 +553,29 @@ class Upstream:
             self.transport.send(reply)
         except TransportClosed:
             pass
+
+
+def _common_legacy(supported: Any, source: str) -> str:
+    """The newest legacy version in *supported* that mcpzip speaks; UpstreamError when none."""
+    if not isinstance(supported, list):
+        raise UpstreamError(
+            f"the server refused protocol version {protocol.LATEST_MODERN} ({source}) without listing the versions "
+            f"it speaks; mcpzip speaks {', '.join(protocol.SUPPORTED_VERSIONS)}"
+        )
+    common = [v for v in protocol.LEGACY_VERSIONS if v in supported]
+    if not common:
+        theirs = ", ".join(str(v) for v in supported) or "none"
+        raise UpstreamError(
+            f"the server speaks protocol versions {theirs}; mcpzip speaks {', '.join(protocol.SUPPORTED_VERSIONS)}: "
+            "no version in common"
+        )
+    return common[-1]
+
+
+def _refusal(error: RPCError) -> str:
+    """What a modern server's refusal of mcpzip's request means, for the user."""
+    if error.code == MISSING_CAPABILITY:
+        required = error.data.get("requiredCapabilities") if isinstance(error.data, dict) else None
+        names = ", ".join(sorted(required)) if isinstance(required, dict) and required else "not named"
+        return f"the server requires client capabilities mcpzip does not offer ({names}): {error.message}"
+    return f"the server refused mcpzip's request ({error.code}: {error.message})"

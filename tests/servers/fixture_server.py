@@ -23,6 +23,10 @@ received so tests can look.  Options:
   --no-templates       with --resources: answer resources/templates/list with -32601, as sqlite does
   --broken-lists HOW   with --resources: answer every resource/prompt list with an error
                        (HOW = error) or never (HOW = silent)
+  --discover HOW       answer server/discover otherwise: never (silent), with a DiscoverResult
+                       listing versions (result:V1,V2), or with an error (error:CODE, error:CODE:V1,V2
+                       puts the versions in data.supported, error:-32021:CAP names a required capability)
+  --initialize-version V   answer initialize with protocol version V instead of the client's
   --odd-listings       also list entries with fields of the wrong type, entries that are not
                        objects, and a description with a lone surrogate (tools, and resources
                        and prompts with --resources)
@@ -401,17 +405,37 @@ def resource_tool(name: str, args: dict) -> dict:
     return text("changed")
 
 
+def answer_discover(rid: object) -> None:
+    how, _, rest = options.discover.partition(":")
+    if how == "silent":
+        return
+    if how == "result":
+        send({"jsonrpc": "2.0", "id": rid, "result": {
+            "supportedVersions": rest.split(","), "capabilities": {"tools": {}}, "resultType": "complete",
+            "ttlMs": 0, "cacheScope": "public"}})  # fmt: skip
+        return
+    code, _, detail = rest.partition(":")
+    error: dict = {"code": int(code), "message": "refused by the fixture"}
+    if detail and int(code) == -32021:
+        error["data"] = {"requiredCapabilities": {detail: {}}}
+    elif detail:
+        error["data"] = {"supported": detail.split(","), "requested": "2026-07-28"}
+    send({"jsonrpc": "2.0", "id": rid, "error": error})
+
+
 def handle(request: dict) -> None:
     method = request["method"]
     rid = request["id"]
-    if method == "initialize":
+    if method == "server/discover" and options.discover:
+        answer_discover(rid)
+    elif method == "initialize":
         client_capabilities.update(request["params"].get("capabilities") or {})
         capabilities: dict = {"tools": {"listChanged": True}, "logging": {}}
         if options.resources is not None:
             capabilities.update(resources={"subscribe": True, "listChanged": True}, prompts={"listChanged": True},
                                 completions={})
         send({"jsonrpc": "2.0", "id": rid, "result": {
-            "protocolVersion": request["params"]["protocolVersion"],
+            "protocolVersion": options.initialize_version or request["params"]["protocolVersion"],
             "capabilities": capabilities,
             "serverInfo": {"name": options.name, "version": "1.0"},
             **({"instructions": options.instructions} if options.instructions else {}),
@@ -467,6 +491,8 @@ def main() -> None:
     parser.add_argument("--broken-lists", choices=["error", "silent"])
     parser.add_argument("--odd-listings", action="store_true")
     parser.add_argument("--stubborn", action="store_true")
+    parser.add_argument("--discover")
+    parser.add_argument("--initialize-version")
     options = parser.parse_args()
     if options.stubborn:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
