@@ -7,10 +7,11 @@ user's mistake.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from . import __version__
-from .base import config as config_module, log
+from .base import config as config_module, files, log
 from .base.config import ConfigError
 from .commands import CommandError
 
@@ -151,6 +152,8 @@ def serve(config_path: str | None) -> int:
     from .downstream.wiring import build_server
 
     config = config_module.load(config_path)
+    # A SIGKILL during a cache write leaves its temporary file behind.
+    files.remove_stale_temporaries(os.path.dirname(config.cache_path))
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     # stdout carries only protocol messages: anything printed by accident
     # goes to stderr instead of corrupting the stream.

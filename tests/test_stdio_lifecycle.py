@@ -257,3 +257,24 @@ def test_two_threads_closing_one_transport_run_the_kill_sequence_once(tmp_path):
     assert returned_alive == [False, False], "a close() returned before the process was stopped"
     assert record.read_text().count("TERM") == 1
     transport.close()  # a third time: nothing to do
+
+
+# -- item 17: stale temporary files of a killed cache write ----------------------------------
+
+
+def test_stale_cache_temporaries_are_removed_at_the_next_start(tmp_path, mcpzip):
+    config = write_config(tmp_path, {"fx": fixture_server("fx")})
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    stale = [cache / f".tmp-killed{i}" for i in range(3)]
+    for path in stale:
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
+    fresh = cache / ".tmp-being-written-by-another-mcpzip"
+    fresh.write_bytes(b"y")
+    proc = mcpzip(config)
+    proc.initialize()
+    healthy(proc)
+    assert not any(path.exists() for path in stale)
+    assert fresh.exists()
+    fresh.unlink()
