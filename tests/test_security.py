@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import socket
+import subprocess
 import time
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from conftest import PYTHON, SERVERS, clean_env, run_cli, write_config
+from conftest import ENTRY, PYTHON, SERVERS, clean_env, run_cli, write_config
 from oauth_fake import FakeServer
 from remote_peer import browser_env, browser_visits
 
@@ -297,3 +299,50 @@ def test_a_remote_servers_challenge_cannot_point_discovery_at_this_machine(fake)
     with pytest.raises(web.InsecureURL, match="may not send mcpzip to this machine"):
         discover(web.session(), "remote", "https://evil.test/mcp", challenge)
     assert local.requests == []
+
+
+# -- 6: callback frozen by an idle connection; 12: a non-ASCII state -------------------------
+
+
+def test_an_idle_connection_to_the_callback_does_not_hold_up_the_sign_in(tmp_path, fake):
+    server = fake()
+    config = remote_config(tmp_path / "cfg", server.url("/mcp"))
+    # The "browser" opens a connection to the callback that never sends a byte, then signs in.
+    result = run_cli("login", "remote", "--config", str(config), timeout=40,
+                     env=clean_env(MCPZIP_LOGIN_TIMEOUT="20", **browser_env(tmp_path, "preconnect")))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert browser_visits(tmp_path)[1:] == ["preconnect", "callback 200"]
+
+
+def test_the_callback_deadline_holds_while_a_connection_idles(tmp_path, fake):
+    server = fake()
+    config = remote_config(tmp_path / "cfg", server.url("/mcp"))
+    env = clean_env(MCPZIP_LOGIN_TIMEOUT="3", **browser_env(tmp_path, "refuse"))  # the browser never comes back
+    proc = subprocess.Popen([PYTHON, ENTRY, "login", "remote", "--config", str(config)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    idle = None
+    try:
+        deadline = time.monotonic() + 20
+        while not browser_visits(tmp_path):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)  # polling the browser's log: no event to wait on
+        redirect = parse_qs(urlsplit(browser_visits(tmp_path)[0][5:]).query)["redirect_uri"][0]
+        idle = socket.create_connection((urlsplit(redirect).hostname, urlsplit(redirect).port))
+        out, err = proc.communicate(timeout=20)  # the idle connection stays open all along
+    finally:
+        if idle is not None:
+            idle.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1
+    assert "no answer from the browser within 3s" in err
+
+
+def test_a_non_ascii_state_gets_an_error_page_and_the_real_callback_still_works(tmp_path, fake):
+    server = fake()
+    result = login(remote_config(tmp_path / "cfg", server.url("/mcp")), tmp_path, "odd-state")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert browser_visits(tmp_path)[1:] == ["callback 400 odd-state", "callback 200"]
+    assert len(server.seen("/token")) == 1  # the forged code was never exchanged

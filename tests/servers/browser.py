@@ -10,11 +10,17 @@ after an automatic approval, ending on mcpzip's callback page.  Environment:
 * ``TEST_BROWSER_MODE=wrong-state``: before following, visit the callback
   with a forged ``state`` (and then the real redirect).
 * ``TEST_BROWSER_MODE=refuse``: record the visit and do nothing else.
+* ``TEST_BROWSER_MODE=odd-state``: before following, visit the callback with a
+  non-ASCII ``state`` (and then the real redirect).
+* ``TEST_BROWSER_MODE=preconnect``: before following, open a connection to the
+  callback and send nothing on it (a browser's speculative preconnect), kept
+  open until the end.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import urllib.error
 import urllib.request
@@ -41,6 +47,8 @@ def fetch(url: str) -> tuple[int, str | None]:
             return response.status, response.headers.get("Location")
     except urllib.error.HTTPError as e:
         return e.code, e.headers.get("Location")
+    except OSError as e:  # no answer at all (the page crashed, or never came)
+        return type(e).__name__, None
 
 
 def main() -> int:
@@ -53,6 +61,14 @@ def main() -> int:
     if mode == "wrong-state" and redirect_uri:
         status, _ = fetch(redirect_uri + "?" + urlencode({"code": "forged", "state": "not-the-state"}))
         log(f"callback {status} forged")
+    if mode == "odd-state" and redirect_uri:
+        status, _ = fetch(redirect_uri + "?" + urlencode({"code": "forged", "state": "\u00e9t\u00e9"}))
+        log(f"callback {status} odd-state")
+    idle = None
+    if mode == "preconnect" and redirect_uri:
+        parts = urlsplit(redirect_uri)
+        idle = socket.create_connection((parts.hostname, parts.port), timeout=30)
+        log("preconnect")
     for _ in range(10):
         status, location = fetch(url)
         if location is None:
@@ -62,6 +78,8 @@ def main() -> int:
             status, _ = fetch(url)
             log(f"callback {status}")
             break
+    if idle is not None:
+        idle.close()
     return 0
 
 

@@ -82,7 +82,14 @@ def authorize(http: requests.Session, server: ServerConfig, store: Store, challe
                 "mcpzip will not authorize without it"
             )
         scope = choose_scope(disc, challenge, server, wanted_scopes)
-        client, callback = _client(http, server, store, disc, scope)
+        try:
+            client, callback = _client(http, server, store, disc, scope)
+        except CallbackPortBusy as e:
+            raise AuthError(
+                f"server {server.name}: port {e.port} on 127.0.0.1, where the sign-in's answer must arrive, is taken "
+                f"by another program ({e.reason}); close it, or delete {store.registration_path(disc.issuer)} "
+                "to register anew on another port"
+            ) from e
         try:
             token = _browser_flow(http, server, disc, client, callback, scope)
         finally:
@@ -175,6 +182,7 @@ def token_request(http: requests.Session, server_name: str, endpoint: str, form:
         detail = ""
         if isinstance(data, dict) and data.get("error"):
             detail = f": {data.get('error')}" + (f" ({data['error_description']})" if data.get("error_description") else "")
+            detail = log.escape(detail)  # the authorization server's words: no terminal codes
         raise AuthError(f"server {server_name}: the token endpoint answered HTTP {status}{detail}")
     token_type = str(data.get("token_type") or "Bearer")
     if token_type.lower() != "bearer":
@@ -223,6 +231,23 @@ def open_browser(url: str, server_name: str) -> None:
 # -- clients ------------------------------------------------------------------
 
 
+class CallbackPortBusy(Exception):
+    """The callback port a registration needs is taken (an ``OSError`` when binding it)."""
+
+    def __init__(self, port: int, error: OSError) -> None:
+        super().__init__(port)
+        self.port = port
+        self.reason = error.strerror or str(error)
+
+
+def _listen(port: int) -> CallbackServer:
+    """A callback server on *port*, which must be that one; raises :class:`CallbackPortBusy`."""
+    try:
+        return CallbackServer(port)
+    except OSError as e:
+        raise CallbackPortBusy(port, e) from e
+
+
 def _client(http: requests.Session, server: ServerConfig, store: Store, disc: Discovery,
             scope: str | None) -> tuple[dict, CallbackServer]:  # fmt: skip
     """The client to authorize as, and a callback server bound for its redirect URI.
@@ -244,7 +269,7 @@ def _client(http: requests.Session, server: ServerConfig, store: Store, disc: Di
             except OSError:
                 log.info("%s: callback port %s is busy; registering a new client", server.name, registration.get("port"))
         registration = _register(http, server, disc, scope)
-        callback = CallbackServer(registration["port"])
+        callback = _listen(registration["port"])
         store.save_registration(disc.issuer, registration)
         return registration, callback
 
@@ -272,7 +297,9 @@ def _configured_client(server: ServerConfig, store: Store, disc: Discovery) -> t
         try:
             callback = CallbackServer(port)
         except OSError:
-            callback = CallbackServer(0)
+            log.info("%s: callback port %s is busy; using another (a redirect URI registered for it no longer matches)",
+                     server.name, port)  # fmt: skip
+            callback = _listen(0)
         if callback.port != port:
             store.save_registration(disc.issuer, {"client_id": client["client_id"], "source": "config", "port": callback.port})
     return client, callback
