@@ -118,7 +118,9 @@ def test_unreachable_server_is_a_clear_tool_error(tmp_path, mcpzip):
     proc.initialize()
     result = proc.execute("remote__echo", {"text": "x"})
     assert result["isError"]
-    assert "remote" in result["content"][0]["text"]
+    # The cause itself: which address could not be reached, and how.
+    assert f"server remote failed to start: cannot reach http://127.0.0.1:{port}/mcp (connection refused or lost)" in (
+        result["content"][0]["text"])
     assert proc.close() == 0
 
 

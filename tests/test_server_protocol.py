@@ -143,23 +143,38 @@ def test_concurrent_answers_are_whole_lines(tmp_path, mcpzip):
         assert len(proc.response(i)["result"]["content"][0]["text"]) == 200_000
 
 
-def test_client_cancellation_is_forwarded_upstream(proc):
+def test_client_cancellation_is_forwarded_upstream(tmp_path, mcpzip):
+    record = tmp_path / "received.jsonl"
+    proc = mcpzip(write_config(tmp_path, {"fx": fixture_server("fx", "--record", str(record))}))
     proc.initialize()
-    proc.execute("fx__echo", {"text": "warm up"})
     rid = proc.start_request("tools/call", {"name": "execute_tool", "arguments": {"name": "fx__hang"}})
-    # Wait until the upstream has the call in hand: its request id is then known.
+
+    def upstream_calls() -> list[dict]:
+        lines = record.read_text().splitlines() if record.exists() else []
+        return [m for m in map(json.loads, lines) if m.get("method") == "tools/call"]
+
+    # Cancel only once the upstream has the call in hand: a cancel before
+    # that would test something else (a call never sent).
     deadline = time.monotonic() + 10
+    while not upstream_calls() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (call,) = upstream_calls()
+    assert call["params"]["name"] == "hang"
     proc.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": rid, "reason": "user"}})
-    received = []
-    while time.monotonic() < deadline:
-        received = json.loads(proc.text("execute_tool", {"name": "fx__received"}))
-        if any(n["method"] == "notifications/cancelled" for n in received):
-            break
-    cancels = [n for n in received if n["method"] == "notifications/cancelled"]
-    assert cancels and cancels[0]["params"]["reason"] == "user"
+
+    def cancels() -> list[dict]:
+        lines = record.read_text().splitlines()
+        return [m for m in map(json.loads, lines) if m.get("method") == "notifications/cancelled"]
+
+    deadline = time.monotonic() + 10
+    while not cancels() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    # The upstream is told which of its requests to drop, with the client's reason.
+    assert [c["params"] for c in cancels()] == [{"requestId": call["id"], "reason": "user"}]
     # No answer is owed for a cancelled request.
     with pytest.raises(AssertionError):
         proc.response(rid, timeout=0.5)
+    assert proc.execute("fx__echo", {"text": "still serving"})["content"][0]["text"] == "still serving"
 
 
 def test_stdin_eof_exits_cleanly(proc):
