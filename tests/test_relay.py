@@ -146,7 +146,7 @@ def ask(proc, method, params=None):
 def test_server_requests_are_refused_when_the_client_lacks_the_capability(proc):
     answer = ask(proc, "sampling/createMessage", {"messages": [], "maxTokens": 5})
     assert answer["error"]["code"] == -32601
-    assert "does not support sampling/createMessage" in answer["error"]["message"]
+    assert answer["error"]["message"] == "the client connected to mcpzip did not declare sampling, which sampling/createMessage needs"
 
 
 def test_server_requests_are_forwarded_with_ids_mapped(tmp_path, mcpzip):
@@ -281,6 +281,32 @@ def test_a_legacy_servers_requests_reach_a_modern_client_as_input_rounds(tmp_pat
     assert elicited["result"] == {"action": "accept", "content": {"name": "octocat"}}
     assert sampled["result"]["content"]["text"] == "sampled"
     assert rooted["result"] == {"roots": [{"uri": "file:///srv", "name": "srv"}]}
+
+
+def test_a_modern_clients_roots_reach_a_server_that_asks_at_connect(tmp_path):
+    # server-filesystem asks roots/list as soon as it is connected, outside
+    # any call; a modern client can only be asked during a call.  mcpzip holds
+    # the question and asks it with the client's next call.
+    types = pytest.importorskip("mcp.types")
+    config = write_config(tmp_path, {"fx": fixture_server("fixture", "--ask-roots")})
+    asked = []
+
+    async def roots(context):
+        asked.append(1)
+        return types.ListRootsResult(roots=[types.Root(uri="file:///home/me/project", name="project")])
+
+    async def body(client):
+        assert client.protocol_version == "2026-07-28"
+        # The search waits for the first listing: fx is connected and has asked.
+        assert "fx__roots_seen" in text_of(await client.call_tool("search_tools", {"query": "roots seen"}))
+        first = text_of(await client.call_tool("execute_tool", {"name": "fx__roots_seen", "arguments": {}}))
+        second = text_of(await client.call_tool("execute_tool", {"name": "fx__roots_seen", "arguments": {}}))
+        return first, second
+
+    first, second = sdk_session(config, "auto", body, list_roots_callback=roots)
+    assert json.loads(first) == {"roots": [{"uri": "file:///home/me/project", "name": "project"}]}
+    assert second == first
+    assert asked == [1]  # remembered: asked once
 
 
 def test_an_unknown_held_request_state_is_a_tool_error(tmp_path, mcpzip):

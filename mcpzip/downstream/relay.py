@@ -38,6 +38,8 @@ CLIENT_FEATURES = {"sampling/createMessage": "sampling", "elicitation/create": "
 CLIENT_ANSWER_TIMEOUT = 600.0
 # The requestState of a call mcpzip holds open for a modern client.
 HELD_PREFIX = "mcpzip-held-"
+# The key and requestState of mcpzip's own question to a modern client: its roots.
+ROOTS_KEY = ROOTS_STATE = "mcpzip-roots"
 # A burst of tools/list_changed (server-everything sends five as it starts)
 # is answered by one listing this long after the first of them.
 RELIST_SETTLE = 0.2
@@ -96,7 +98,12 @@ class Relay:
         self._forwarded: dict[tuple[str, Any], Cancellation] = {}
         self._held: dict[str, _Held] = {}  # by requestState
         self._relisting: dict[str, str] = {}  # server -> _DUE | _RUNNING | _AGAIN
-        self._lock = threading.Lock()  # guards _calls, _forwarded, _held, _relisting
+        # A modern client cannot be asked between its calls: its roots, once
+        # it gave them, answer every upstream; until then an upstream's
+        # roots/list waits for the client's next call.
+        self._roots: dict | None = None
+        self._roots_waiting: list[_ClientCall] = []
+        self._lock = threading.Lock()  # guards _calls, _forwarded, _held, _relisting, _roots, _roots_waiting
 
     def handlers(self) -> Handlers:
         return Handlers(on_request=self.upstream_request, on_notification=self.upstream_notification)
@@ -182,8 +189,13 @@ class Relay:
         """Ask the client for what a server needs (sampling, elicitation, roots)."""
         if method not in CLIENT_FEATURES:
             raise RPCError(jsonrpc.METHOD_NOT_FOUND, f"Method not found: {method}")
-        if not self.can_ask or not self.supports(method, params):
-            raise RPCError(jsonrpc.METHOD_NOT_FOUND, f"the client connected to mcpzip does not support {method}")
+        if not self.supports(method, params):
+            feature = CLIENT_FEATURES[method]
+            raise RPCError(jsonrpc.METHOD_NOT_FOUND, f"the client connected to mcpzip did not declare {feature}, "
+                                                     f"which {method} needs")  # fmt: skip
+        if not self.can_ask:
+            raise RPCError(jsonrpc.METHOD_NOT_FOUND, f"the client connected to mcpzip speaks the modern protocol: "
+                                                     f"it can be asked {method} only during a call of one of your tools")  # fmt: skip
         return self.ask(method, params, cancellation)
 
     def upstream_request(self, upstream: Upstream, message: dict) -> Any:
@@ -192,14 +204,70 @@ class Relay:
         cancellation = Cancellation()
         with self._lock:
             self._forwarded[key] = cancellation
+        method = message["method"]
         try:
+            modern_roots = not self.can_ask and method == "roots/list" and self.supports(method, params)
+            with self._lock:
+                roots = self._roots if modern_roots else None
+            if roots is not None:
+                return roots
             held = None if self.can_ask else self._held_call(upstream.name)
-            if held is not None and self.supports(message["method"], params):
-                return self._ask_through(held, f"{upstream.name}-{message['id']}", message["method"], params, cancellation)
-            return self.request_input(message["method"], params, cancellation)
+            if held is not None and self.supports(method, params):
+                result = self._ask_through(held, f"{upstream.name}-{message['id']}", method, params, cancellation)
+                if modern_roots:
+                    self._learn_roots(result)
+                return result
+            if modern_roots:
+                return self._wait_for_roots(cancellation)
+            return self.request_input(method, params, cancellation)
         finally:
             with self._lock:
                 self._forwarded.pop(key, None)
+
+    # -- a modern client's roots ----------------------------------------------------
+
+    def roots_round(self, context: CallContext) -> dict | None:
+        """For a modern client's ``tools/call``: ask for its roots when an upstream waits for them.
+
+        Returns an ``input_required`` result asking ``roots/list``, or None to
+        go on with the call.  The client's retry carries the answer (under
+        :data:`ROOTS_STATE`): it is taken here and the call goes on.
+        """
+        if context.request_state == ROOTS_STATE:
+            answer = (context.input_responses or {}).get(ROOTS_KEY)
+            context.request_state = context.input_responses = None
+            if isinstance(answer, dict):
+                self._learn_roots(answer)
+            return None
+        with self._lock:
+            wanted = bool(self._roots_waiting) and self._roots is None
+        if not wanted or context.request_state is not None or not self.supports("roots/list", {}):
+            return None  # (a retry of another round carries answers that must go on first)
+        return {"resultType": "input_required", "inputRequests": {ROOTS_KEY: {"method": "roots/list", "params": {}}},
+                "requestState": ROOTS_STATE}  # fmt: skip
+
+    def _learn_roots(self, result: Any) -> None:
+        with self._lock:
+            self._roots = result
+            waiting, self._roots_waiting = self._roots_waiting, []
+        for slot in waiting:
+            slot.response = {"result": result}
+            slot.event.set()
+
+    def _wait_for_roots(self, cancellation: Cancellation) -> Any:
+        """Hold an upstream's ``roots/list`` until the modern client's next call brings its roots."""
+        slot = _ClientCall()
+        with self._lock:
+            if self._roots is not None:
+                return self._roots
+            self._roots_waiting.append(slot)
+        cancellation.on_cancel(lambda _reason: slot.event.set())
+        if not slot.event.wait(CLIENT_ANSWER_TIMEOUT) or slot.response is None:
+            with self._lock:
+                if slot in self._roots_waiting:
+                    self._roots_waiting.remove(slot)
+            raise RPCError(jsonrpc.REQUEST_TIMEOUT, "the client made no call in time to be asked roots/list")
+        return slot.response["result"]
 
     # -- held calls (modern clients) ----------------------------------------------
 

@@ -389,6 +389,9 @@ class Server:
             responses, state = request.params.get("inputResponses"), request.params.get("requestState")
             context.input_responses = responses if isinstance(responses, dict) else None
             context.request_state = state if isinstance(state, str) else None
+            asked = self.relay.roots_round(context)
+            if asked is not None:
+                return asked  # an upstream waits for the client's roots: asked first, the call follows
             if self.relay.may_ask():
                 context.run_held = self.relay.run_held
         elif self.relay.can_ask:

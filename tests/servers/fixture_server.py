@@ -10,6 +10,8 @@ received so tests can look.  Options:
   --page-size N        split tools/list (and resources/list) into pages of N (nextCursor)
   --extra-tools N      add N generated tools named tool_0 ... tool_{N-1}
   --only NAMES         list only these tools (comma-separated)
+  --ask-roots          ask the client roots/list as soon as it is initialized (as server-filesystem
+                       does); the tool roots_seen returns the answer
   --sampling-tool      list the tool "sample" (asks the client for sampling/createMessage) only to a
                        client that declared sampling in initialize, as server-everything does
   --banner             print a non-JSON line on stdout before anything else
@@ -113,6 +115,10 @@ TOOLS = [
 SAMPLE_TOOL = {"name": "sample", "description": "Ask the client's model for a completion (sampling).",
                "inputSchema": {"type": "object", "properties": {"prompt": {"type": "string"}}, "required": ["prompt"]}}
 
+ROOTS_TOOL = {"name": "roots_seen", "description": "Return the client's answer to the roots/list asked at connect.",
+              "inputSchema": {"type": "object", "properties": {}}}
+roots_answer: dict = {}  # {"answer": the client's response}, once it came
+
 write_lock = threading.Lock()
 client_capabilities: dict = {}  # what the client declared in initialize
 notifications: list[dict] = []
@@ -169,6 +175,13 @@ def big_result(args: dict) -> dict:
     return result
 
 
+def ask_roots() -> None:
+    answer = ask_client("roots/list", {})
+    with answered:
+        roots_answer["answer"] = answer
+        answered.notify_all()
+
+
 def call(name: str, args: dict, meta: dict) -> dict | None:
     if name == "progress":
         token = meta.get("progressToken")
@@ -191,6 +204,11 @@ def call(name: str, args: dict, meta: dict) -> dict | None:
         return text("grown")
     if name == "ask":
         return text(json.dumps(ask_client(args["method"], args.get("params"))))
+    if name == "roots_seen" and options.ask_roots:
+        with answered:
+            answered.wait_for(lambda: "answer" in roots_answer, timeout=30)
+        response = roots_answer.get("answer", {"error": "no answer yet"})
+        return text(json.dumps(response.get("result", response)))
     if name == "sample" and options.sampling_tool and "sampling" in client_capabilities:
         answer = ask_client("sampling/createMessage", {
             "messages": [{"role": "user", "content": {"type": "text", "text": args["prompt"]}}], "maxTokens": 20})
@@ -309,6 +327,8 @@ def all_tools() -> list[dict]:
         extra += RESOURCE_TOOLS
     if options.sampling_tool and "sampling" in client_capabilities:
         extra.append(SAMPLE_TOOL)
+    if options.ask_roots:
+        extra.append(ROOTS_TOOL)
     tools = TOOLS + extra + grown
     if options.only:
         tools = [t for t in tools if t["name"] in options.only.split(",")]
@@ -482,6 +502,7 @@ def main() -> None:
     parser.add_argument("--extra-tools", type=int, default=0)
     parser.add_argument("--only")
     parser.add_argument("--sampling-tool", action="store_true")
+    parser.add_argument("--ask-roots", action="store_true")
     parser.add_argument("--banner", action="store_true")
     parser.add_argument("--start-delay", type=float, default=0)
     parser.add_argument("--record")
@@ -511,6 +532,8 @@ def main() -> None:
             handle(message)
         elif "method" in message:
             notifications.append(message)
+            if message["method"] == "notifications/initialized" and options.ask_roots:
+                threading.Thread(target=ask_roots, daemon=True).start()
         else:
             with answered:
                 answers[message.get("id")] = message
