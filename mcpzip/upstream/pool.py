@@ -149,14 +149,16 @@ class Pool:
                 raise UpstreamError("mcpzip is shutting down")
             self._connecting[name] = conn
         try:
-            conn.connect(timeout, era)
-        except transports.TransportClosed as e:
-            raise UpstreamError(f"cannot start server {name}: {e}") from e
-        except Exception as e:  # UpstreamError, an RPCError from the handshake, or a timeout
-            raise UpstreamError(f"server {name} failed to start: {e}") from e
-        finally:
+            try:
+                conn.connect(timeout, era)
+            except transports.TransportClosed as e:
+                raise UpstreamError(f"cannot start server {name}: {e}") from e
+            except Exception as e:  # UpstreamError, an RPCError from the handshake, or a timeout
+                raise UpstreamError(f"server {name} failed to start: {e}") from e
+        except BaseException:
             with self._lock:
                 self._connecting.pop(name, None)
+            raise
         log.info("%s: connected (%s, %.0f ms)", name, conn.protocol_version, (time.monotonic() - started) * 1000)
         with self._lock:
             if conn.era:
@@ -167,6 +169,9 @@ class Pool:
         for callback in callbacks:
             callback(conn)
         with self._lock:
+            # Connecting until it is a connection: set_client_capabilities
+            # finds it in one of the two at every moment.
+            self._connecting.pop(name, None)
             closing = self._closed.is_set()
             if not closing:
                 self._conns[name] = conn
