@@ -283,3 +283,74 @@ def test_a_flood_of_server_requests_is_bounded_and_the_excess_refused(tmp_path, 
     for m in asked:
         proc.send({"jsonrpc": "2.0", "id": m["id"], "result": {"action": "decline"}})
     assert_healthy(proc)
+
+
+# -- item 12: a server hanging at start-up costs a search a few seconds at most ----------------------
+
+
+def timed(action):
+    import time
+
+    started = time.monotonic()
+    value = action()
+    return value, time.monotonic() - started
+
+
+def test_a_hanging_server_does_not_hold_up_the_first_search_without_a_cache(tmp_path, mcpzip):
+    proc = mcpzip(write_config(tmp_path, {"fx": fixture_server(), "stuck": fixture_server("stuck", "--start-delay", "600")}))
+    proc.initialize()
+    text, seconds = timed(lambda: proc.text("search_tools", {"query": "echo text"}, timeout=40))
+    assert "fx__echo" in text
+    assert "(still starting, not searched yet: stuck; search again in a moment)" in text
+    assert seconds < 8, seconds  # the grace is 3 s; before, 30 s
+    assert_healthy(proc)
+
+
+def test_a_hanging_server_does_not_hold_up_the_first_search_with_a_cache(tmp_path, mcpzip):
+    first = mcpzip(write_config(tmp_path, {"fx": fixture_server()}))
+    first.initialize()
+    assert "fx__echo" in first.text("search_tools", {"query": "echo text"})
+    cache = tmp_path / "cache" / "tools.json"
+    assert wait_until(lambda: cache.exists() and "echo" in cache.read_text())
+    assert first.close() == 0
+    proc = mcpzip(write_config(tmp_path, {"fx": fixture_server(), "stuck": fixture_server("stuck", "--start-delay", "600")}))
+    proc.initialize()
+    text, seconds = timed(lambda: proc.text("search_tools", {"query": "echo text"}, timeout=40))
+    assert "fx__echo" in text and "still starting, not searched yet: stuck" in text
+    assert seconds < 2, seconds
+    assert_healthy(proc)
+
+
+# -- item 13: a server whose start failed is started again, with backoff ---------------------------------
+
+
+def flaky_server(marker, attempts) -> dict:
+    """A server that fails to start until *marker* exists; each start adds a line to *attempts*."""
+    from conftest import FIXTURE, PYTHON
+
+    code = ("import os, sys; open(sys.argv[2], 'a').write('start\\n'); "
+            "os.path.exists(sys.argv[1]) or sys.exit('not ready yet'); "
+            "os.execv(sys.executable, [sys.executable, sys.argv[3], '--name', 'flaky'])")  # fmt: skip
+    return {"command": PYTHON, "args": ["-c", code, str(marker), str(attempts), FIXTURE]}
+
+
+def test_a_server_whose_first_start_failed_is_started_again_after_a_backoff(tmp_path, mcpzip):
+    marker, attempts = tmp_path / "ready", tmp_path / "attempts"
+    proc = mcpzip(write_config(tmp_path, {"fx": fixture_server(), "flaky": flaky_server(marker, attempts)}))
+    proc.initialize()
+    first, seconds = timed(lambda: proc.execute("flaky__echo", {"text": "hi"}))
+    assert first["isError"] is True and seconds < 5, (first, seconds)
+    text = first["content"][0]["text"]
+    assert "server 'flaky' is unavailable (" in text and "not ready yet" in text
+    assert "mcpzip starts it again in " in text, text
+    # During the backoff a call answers at once and starts nothing.
+    starts = attempts.read_text().count("start")
+    again, seconds = timed(lambda: proc.execute("flaky__echo", {"text": "hi"}))
+    assert again["isError"] is True and "mcpzip starts it again in " in again["content"][0]["text"]
+    assert seconds < 1 and attempts.read_text().count("start") == starts
+    # Once the server can start, a call after the backoff starts it.
+    marker.write_text("")
+    assert wait_until(lambda: not proc.execute("flaky__echo", {"text": "back"}).get("isError"), timeout=20, step=0.5)
+    assert proc.execute("flaky__echo", {"text": "back"})["content"][0]["text"] == "back"
+    assert attempts.read_text().count("start") == starts + 1
+    assert_healthy(proc)

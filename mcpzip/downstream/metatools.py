@@ -9,6 +9,7 @@ error or a hang.  Upstream results are passed through unchanged.
 from __future__ import annotations
 
 import threading
+import time
 
 from ..base import jsontext, log
 from ..knowledge.catalog import PENDING, compact_params, split_name
@@ -34,6 +35,9 @@ PARAMS_SHOWN = 8
 MAX_INPUT_ROUNDS = 10
 # How long a meta-tool waits for a first listing when there is no cache.
 FIRST_LISTING_WAIT = 30.0
+# Without a cache, search waits this long for every server, and after that
+# only for servers that answered their handshake (they are listing now).
+STARTING_GRACE = 3.0
 # How long closing waits for listings received to be written to the cache.
 CLOSE_WAIT = 5.0
 # Free text mcpzip processes itself is bounded: a query is ranked against every
@@ -310,7 +314,12 @@ class MetaTools:
         if limit is None:
             return error_result("limit must be a whole number between 1 and 50")
         limit = max(1, min(MAX_LIMIT, limit))
-        self._wait_for_listing(server)
+        if server is None:
+            starting = self._wait_for_search()
+        else:
+            self._wait_for_listing(server)
+            starting = []
+        note = f"(still starting, not searched yet: {', '.join(starting)}; search again in a moment)" if starting else ""
         if query is None:
             offset = _int_arg(args.get("offset"), 0)
             if offset is None:
@@ -323,13 +332,40 @@ class MetaTools:
             tools, total, weak = self.searcher.match(query, limit, server)
         if not tools:
             where = f" on {server}" if server else ""
-            return text_result(f"No tools found for {query!r}{where}.\n{self._servers_help(server)}")
+            return text_result(f"No tools found for {query!r}{where}.\n{self._servers_help(server)}"
+                               + (f"\n{note}" if note else ""))  # fmt: skip
         lines = [search_line(t, self.searcher.copies(t)) for t in tools]
         if total > len(tools):
             lines.append(f"({total - len(tools)} more matches; raise limit or refine the query to see them)")
         if weak:
             lines.append(f"(These matches are weak: none fits the whole query.)\n{self._servers_help(server)}")
+        if note:
+            lines.append(note)
         return text_result("\n".join(lines))
+
+    def _wait_for_search(self) -> list[str]:
+        """Wait for first listings as far as a search needs them; returns the servers still starting.
+
+        The cache answers at once.  Without one, every server gets
+        :data:`STARTING_GRACE`; after that only servers whose handshake is
+        done (they are listing now) are waited for, up to
+        :data:`FIRST_LISTING_WAIT` — a server hanging at start-up costs a
+        search a few seconds, not thirty.
+        """
+        if self.catalog.had_cache():
+            return self.catalog.pending()
+        deadline = time.monotonic() + FIRST_LISTING_WAIT
+        self.catalog.wait_for(None, STARTING_GRACE)
+        while True:
+            listing = [s for s in self.catalog.pending() if self.pool.connected(s)]
+            left = deadline - time.monotonic()
+            if not listing or left <= 0:
+                break
+            self.catalog.wait_for(listing, left)
+        starting = self.catalog.pending()
+        if starting:
+            log.info("answering before %s %s listed", ", ".join(starting), "is" if len(starting) == 1 else "are")
+        return starting
 
     def _servers_help(self, server: str | None) -> str:
         """What each server offers, so the model can pick one from what it knows and list its tools."""
@@ -346,9 +382,13 @@ class MetaTools:
         """One page of *server*'s tools, one short line each, in name order."""
         tools = sorted(self.catalog.server_tools(server), key=lambda t: t.name)
         if not tools:
-            reason = self.catalog.error(server)
-            return error_result(f"server {server!r} is unavailable ({reason}); try again later" if reason
-                                else f"server {server!r} has no tools")  # fmt: skip
+            try:
+                self._retry_failed(server, None)
+            except ToolUnavailable as e:
+                return error_result(str(e))
+            tools = sorted(self.catalog.server_tools(server), key=lambda t: t.name)
+        if not tools:
+            return error_result(f"server {server!r} has no tools")
         page = tools[offset : offset + limit]
         lines = [self.server_summary(server)]
         for t in page:
@@ -498,11 +538,35 @@ class MetaTools:
         if tool is not None:
             return tool
         if parts is not None and parts[0] in self.catalog.servers and not self.catalog.server_tools(parts[0]):
-            reason = self.catalog.error(parts[0])
-            if reason:
-                raise ToolUnavailable(f"server {parts[0]!r} is unavailable ({reason}); try again later")
+            tool = self._retry_failed(parts[0], name)
+            if tool is not None:
+                return tool
         hint = self._suggest(name)
         raise ToolUnavailable(f"unknown tool {name!r}. {hint}")
+
+    def _retry_failed(self, server: str, name: str | None) -> Tool | None:
+        """Tool *name* (if any) after listing *server* again if its last start failed and a new one is due.
+
+        Raises ToolUnavailable with the reason and the time of the next attempt
+        while the server is backing off (pool.py); None when it was not a failure.
+        """
+        if not self.catalog.error(server):
+            return None
+        failure = self.pool.last_failure(server)
+        if failure is None or failure[1] <= 0:
+            for t in self.relist(server):
+                t.join(FIRST_LISTING_WAIT)
+            tool = self.catalog.get(name) if name else None
+            if tool is not None:
+                return tool
+            if self.catalog.server_tools(server):
+                return None  # listed now, but without that tool: suggest names
+            failure = self.pool.last_failure(server)
+        if failure is None:
+            reason = self.catalog.error(server)
+            raise ToolUnavailable(f"server {server!r} is unavailable ({reason}); try again later")
+        reason, left = failure
+        raise ToolUnavailable(f"server {server!r} is unavailable ({reason}); mcpzip starts it again in {max(1, round(left))} s")
 
     def _suggest(self, name: str) -> str:
         import difflib  # lazily: only a mistyped name needs it, and it costs start-up time

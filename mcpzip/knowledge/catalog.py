@@ -97,8 +97,21 @@ class Catalog:
         self._dirty = False  # a change the cache file does not have, and no write has started on
         self._writing = False  # one thread is writing the cache file (it writes until not _dirty)
         self._snapshot: tuple[int, list[Tool], dict[str, Tool]] = (0, [], {})
+        self._had_cache = False  # the cache file gave tools: searches need not wait for listings
 
     # -- reading ---------------------------------------------------------
+
+    def pending(self) -> list[str]:
+        """The servers with no tools to show yet: neither cached, listed nor failed."""
+        self._ensure_loaded()
+        with self._lock:
+            return [s for s in self.servers if self._state[s] == PENDING]
+
+    def had_cache(self) -> bool:
+        """Whether the cache file gave tools to answer from."""
+        self._ensure_loaded()
+        with self._lock:
+            return self._had_cache
 
     @property
     def version(self) -> int:
@@ -263,6 +276,7 @@ class Catalog:
                     self._state[name] = CACHED
                 if by_server:
                     self._version += 1
+                    self._had_cache = True
                     self._listed.notify_all()
                 self._load = READ
                 self._cache_read.notify_all()

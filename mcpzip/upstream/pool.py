@@ -15,6 +15,14 @@ from . import transports
 from ..knowledge.servercache import ServerCache, about_line
 from .session import Handlers, NotSent, Upstream, UpstreamError
 
+
+class StartBackoff(UpstreamError):
+    """A server whose last start failed is not started again yet; *retry_in* seconds are left."""
+
+    def __init__(self, message: str, retry_in: float) -> None:
+        super().__init__(message)
+        self.retry_in = retry_in
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, TypeVar
@@ -25,6 +33,10 @@ if TYPE_CHECKING:
     T = TypeVar("T")
 
 CONNECT_TIMEOUT = 30.0
+# After a failed start, a server is not started again for this long, doubling
+# with each failure up to the maximum; calls meanwhile fail at once.
+RETRY_FIRST = 5.0
+RETRY_MAX = 300.0
 REAP_INTERVAL_MAX = 60.0
 # A connection replaced while calls were in flight is closed once they are
 # done, or after this long.
@@ -70,6 +82,8 @@ class Pool:
         self._conns: dict[str, Upstream] = {}
         self._connecting: dict[str, Upstream] = {}
         self._retiring: set[Upstream] = set()  # replaced, closed when their calls are done
+        # Servers whose last start failed: (failures in a row, when the next start may be, why).
+        self._failed: dict[str, tuple[int, float, str]] = {}
         self._eras: dict[str, str] = known.eras()
         # Servers whose connection must outlive idleness (a client waits for
         # resource updates from them).
@@ -111,14 +125,51 @@ class Pool:
         conn = self._live(name)
         if conn is not None:
             return conn
+        self._check_backoff(name)
         lock = self._connect_locks[name]
         if not lock.acquire(timeout=timeout):
             raise UpstreamError(f"timed out waiting for {name} to start")
         try:
             conn = self._live(name)
-            return conn if conn is not None else self._connect(server, timeout)
+            if conn is not None:
+                return conn
+            self._check_backoff(name)  # a start that failed while this call waited for the lock
+            try:
+                conn = self._connect(server, timeout)
+            except UpstreamError as e:
+                self._note_failure(name, str(e))
+                raise
+            with self._lock:
+                self._failed.pop(name, None)
+            return conn
         finally:
             lock.release()
+
+    def connected(self, name: str) -> bool:
+        """Whether *name* has a live connection (its handshake is done)."""
+        return self._live(name) is not None
+
+    def last_failure(self, name: str) -> tuple[str, float] | None:
+        """Why *name*'s last start failed and the seconds until the next may be (0: now); None if it did not."""
+        with self._lock:
+            failed = self._failed.get(name)
+        return (failed[2], max(0.0, failed[1] - time.monotonic())) if failed else None
+
+    def _check_backoff(self, name: str) -> None:
+        with self._lock:
+            failed = self._failed.get(name)
+        if failed is not None and time.monotonic() < failed[1]:
+            left = failed[1] - time.monotonic()
+            raise StartBackoff(f"{failed[2]}; mcpzip tries again in {left:.0f} s", left)
+
+    def _note_failure(self, name: str, reason: str) -> None:
+        with self._lock:
+            if self._closed.is_set():
+                return  # shutting down is no failure of the server
+            count = self._failed.get(name, (0, 0.0, ""))[0] + 1
+            delay = min(RETRY_FIRST * 2 ** (count - 1), RETRY_MAX)
+            self._failed[name] = (count, time.monotonic() + delay, reason)
+        log.info("%s: start failed %d time%s in a row; next attempt in %.0f s", name, count, "s" if count > 1 else "", delay)
 
     def _live(self, name: str) -> Upstream | None:
         """*name*'s connection if it is up and knows what the client can do (else a new one is due)."""
