@@ -108,7 +108,8 @@ def test_wizard_on_a_terminal(tmp_path, terminal):
 
     assert "AIzaTypedKey-12345" not in t.transcript  # typed without echo
     assert f"Wrote {config} (1 server, mode 600)." in t.transcript
-    assert "mcpzip doctor --config " + str(config) in t.transcript
+    # A command the user can run as it is: this interpreter and this checkout's script.
+    assert f"{PYTHON} {ENTRY} doctor --config {config}" in t.transcript
     assert config.stat().st_mode & 0o777 == 0o600
     assert json.loads(config.read_text()) == {
         "mcpServers": {"fx": {"command": PYTHON, "args": [FIXTURE, "--name", "fx"], "env": {"GREETING": "hello"}}},

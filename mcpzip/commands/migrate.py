@@ -166,6 +166,68 @@ def launcher() -> list[str]:
     return [python, "-m", "mcpzip"]
 
 
+def user_command() -> str:
+    """This mcpzip's command line as the user can type it, for the hints printed at the end.
+
+    From a checkout ``python3 mcpzip.py`` (the script as it was named, and
+    ``python3`` when that is this interpreter); ``python3 -m mcpzip``; or the
+    installed ``mcpzip`` script (by its path when another one comes first on PATH).
+    """
+    import shutil
+
+    argv0 = sys.argv[0] if sys.argv else ""
+    found = shutil.which("python3")
+    same = found is not None and os.path.normcase(os.path.abspath(found)) == os.path.normcase(sys.executable or "")
+    python = "python3" if same else _quote(sys.executable or "python3")
+    name = os.path.basename(argv0)
+    if name == "mcpzip.py":
+        return f"{python} {_quote(argv0)}"
+    if name == "__main__.py" or not argv0:
+        return f"{python} -m mcpzip"
+    script = shutil.which("mcpzip")
+    if script is not None and os.path.abspath(script) == os.path.abspath(argv0):
+        return "mcpzip"
+    return _quote(os.path.abspath(argv0))
+
+
+def entry_python(entry: dict) -> str:
+    """The interpreter a client entry of :func:`client_entry` runs mcpzip with."""
+    command, args = entry.get("command", ""), entry.get("args") or []
+    if args and (args[0] == "-m" or str(args[0]).endswith("mcpzip.py")):
+        return command
+    return sys.executable or "python3"  # the installed script beside this interpreter
+
+
+def missing_remote_packages(python: str) -> list[str]:
+    """The packages http/sse servers need that *python* cannot import."""
+    from ..upstream.transports.remote import PACKAGES, missing_packages
+
+    if os.path.normcase(os.path.abspath(python)) == os.path.normcase(os.path.abspath(sys.executable or "")):
+        return missing_packages()
+    import subprocess
+
+    code = ("import importlib.util as u, sys; "
+            f"print(' '.join(p for m, p in {PACKAGES!r} if u.find_spec(m) is None))")
+    try:
+        done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return [p for _m, p in PACKAGES]
+    return done.stdout.split() if done.returncode == 0 else [p for _m, p in PACKAGES]
+
+
+def remote_packages_note(python: str, remote: list[str]) -> str | None:
+    """What to do when *python* cannot run the *remote* servers (None when it can)."""
+    if not remote:
+        return None
+    missing = missing_remote_packages(python)
+    if not missing:
+        return None
+    from ..upstream.transports.remote import missing_message
+
+    return f"{', '.join(remote)} will not start: for the Python your client starts mcpzip with, " + missing_message(
+        missing, _quote(python))
+
+
 def client_entry(config_path: str) -> dict:
     """The server entry that makes a client start mcpzip with *config_path*."""
     command, *args = launcher()
@@ -528,7 +590,7 @@ def show(plan: Plan, dry_run: bool, stamp: str, out: Any = None) -> None:
     say("Plan:" if dry_run else "Steps:")
     for i, step in enumerate(steps, 1):
         say(f"  {i}. {step}")
-    notes = list(plan.notes) + _login_notes(plan) + _ignored_key_notes(plan)
+    notes = list(plan.notes) + _package_notes(plan) + _login_notes(plan) + _ignored_key_notes(plan)
     if notes:
         say("")
         say("Notes:")
@@ -558,6 +620,13 @@ def describe(entry: Any) -> str:
 def _describe_move(m: Move) -> str:
     text = describe(m.raw)
     return text + ", disabled" if isinstance(m.raw, dict) and m.raw.get("disabled") is True else text
+
+
+def _package_notes(plan: Plan) -> list[str]:
+    remote = [m.target for m in plan.of(ADD, SAME) if isinstance(m.entry, dict) and m.entry.get("url")
+              and not m.entry.get("command")]  # fmt: skip
+    note = remote_packages_note(entry_python(plan.entry), remote)
+    return [note] if note else []
 
 
 def _login_notes(plan: Plan) -> list[str]:
@@ -646,7 +715,8 @@ def run(args: argparse.Namespace) -> int:
     if undo:
         config_flag = f" --config {_quote(plan.config_path)}" if "--config" in plan.entry["args"] else ""
         print("")
-        print(f"Done. Restart {plan.client} so that it starts mcpzip; check the servers with: mcpzip doctor{config_flag}")
+        print(f"Done. Restart {plan.client} so that it starts mcpzip; check the servers with: "
+              f"{user_command()} doctor{config_flag}")
         print("To undo: " + " && ".join(undo))
     return _exit_code(plan)
 

@@ -86,20 +86,27 @@ def save(path: str, document: dict | None, servers: dict, key: str | None, out: 
         document["gemini_api_key"] = key
     write_config(path, document)
     print(f"\nWrote {path} ({len(table)} server{'s' if len(table) != 1 else ''}, mode 600).", file=out)
-    next_steps(path, out)
+    remote = [n for n, e in table.items() if isinstance(e, dict) and e.get("url") and not e.get("command")]
+    next_steps(path, out, remote)
 
 
-def next_steps(path: str, out: IO[str]) -> None:
+def next_steps(path: str, out: IO[str], remote: list[str] | None = None) -> None:
+    """What to do now; *remote* names the http/sse servers in the config (their packages are checked)."""
     import json
 
-    from .migrate import client_entry
+    from .migrate import client_entry, entry_python, remote_packages_note, user_command
 
     flag = "" if path == config_module.default_path() else f" --config {path}"
-    entry = json.dumps({"mcpzip": client_entry(path)}, ensure_ascii=False)
+    entry = client_entry(path)
+    run = user_command()
+    note = remote_packages_note(entry_python(entry), remote or [])
+    if note:
+        print(f"Note: {note}", file=out)
     print("Next:", file=out)
-    print(f"  - check every server:            mcpzip doctor{flag}", file=out)
-    print(f"  - move your client's servers:    mcpzip migrate{flag}  (--from claude-desktop, cursor, vscode, windsurf)", file=out)
-    print(f"  - or add mcpzip to your client's MCP servers by hand:\n      {entry}", file=out)
+    print(f"  - check every server:            {run} doctor{flag}", file=out)
+    print(f"  - move your client's servers:    {run} migrate{flag}  (--from claude-desktop, cursor, vscode, windsurf)", file=out)
+    print(f"  - or add mcpzip to your client's MCP servers by hand:\n      "
+          f"{json.dumps({'mcpzip': entry}, ensure_ascii=False)}", file=out)
 
 
 def split_command(line: str) -> list[str]:
@@ -170,7 +177,9 @@ def from_flags(args: argparse.Namespace, path: str, document: dict | None) -> in
             print(f"  {p.name}: {verdict(p)}")
     save(path, document, servers, args.gemini_key, sys.stdout)
     if failed:
-        print(f"\n{failed} server(s) failed the check; they were written anyway. Fix them, then run mcpzip doctor.",
+        from .migrate import user_command
+
+        print(f"\n{failed} server(s) failed the check; they were written anyway. Fix them, then run {user_command()} doctor.",
               file=sys.stderr)  # fmt: skip
         return 1
     return 0

@@ -26,6 +26,23 @@ if TYPE_CHECKING:
 STREAM_TIMEOUT = (10.0, 600.0)
 # Retries after a 401/403 per exchange: refresh, new token, step-up.
 MAX_AUTH_RETRIES = 3
+# What the HTTP transports import: (module, the package that installs it).
+PACKAGES = (("requests", "requests"), ("sseclient", "sseclient-py"))
+
+
+def missing_packages() -> list[str]:
+    """The packages of :data:`PACKAGES` this interpreter cannot import (found without importing them)."""
+    import importlib.util
+
+    return [package for module, package in PACKAGES if importlib.util.find_spec(module) is None]
+
+
+def missing_message(missing: list[str], python: str) -> str:
+    """One sentence naming the *missing* packages and the command that installs them for *python*."""
+    names = " and ".join(missing)
+    what = f"the Python package {names} is" if len(missing) == 1 else f"the Python packages {names} are"
+    return (f"{what} missing (http and sse servers need requests and sseclient-py); "
+            f"install with: {python} -m pip install {' '.join(missing)}")
 
 
 class RemoteTransport(Transport):
@@ -43,7 +60,13 @@ class RemoteTransport(Transport):
         self._auth: Authorizer | None = None
 
     def _open(self, pool_size: int = 16) -> None:
-        """Check the URL, make the HTTP session, and find the authorizer (none with ``headers``)."""
+        """Check the packages and the URL, make the HTTP session, and find the authorizer (none with ``headers``)."""
+        missing = missing_packages()
+        if missing:
+            # Found now, not as a stream that ends without a word later on.
+            import sys
+
+            raise TransportClosed(missing_message(missing, sys.executable or "python3"))
         try:
             web.check_url(self.url, f"server {self.name}")
         except web.InsecureURL as e:
