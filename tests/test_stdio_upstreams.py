@@ -139,7 +139,9 @@ def test_upstream_environment_is_allowlist_plus_its_own(tmp_path, mcpzip):
     assert "OTHER_TOKEN" not in seen
     assert "GEMINI_API_KEY" not in seen and "MCPZIP_LOG" not in seen and "UNRELATED_SETTING" not in seen
     assert seen["PATH"] == os.environ["PATH"]
-    assert set(seen) - {"FX_TOKEN", "FROM_VAR"} <= {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LC_ALL", "TMPDIR", "TZ", "LC_CTYPE"}
+    from mcpzip.upstream.transports.stdio import ENV_ALLOWLIST
+
+    assert set(seen) - {"FX_TOKEN", "FROM_VAR"} <= set(ENV_ALLOWLIST) | {k for k in seen if k.startswith("LC_")}
     # The upstream echoes its env on stdout (our result) and nothing leaks into the log.
     proc.execute("fx__stderr_flood", {"bytes": 2048})
     assert proc.close() == 0

@@ -43,9 +43,10 @@ TYPE_ALIASES = {
 
 TOP_KEYS = {"mcpServers", "gemini_api_key", "search", "idle_timeout_minutes", "call_timeout_seconds", "$schema",
             "resources_and_prompts", "max_message_bytes",
-            "max_result_bytes"}  # fmt: skip
+            "max_result_bytes", "env_passthrough"}  # fmt: skip
 SEARCH_KEYS = {"model", "default_limit"}
-SERVER_KEYS = {"type", "command", "args", "env", "cwd", "url", "headers", "disabled", "oauth", "max_result_bytes"}
+SERVER_KEYS = {"type", "command", "args", "env", "cwd", "url", "headers", "disabled", "oauth", "max_result_bytes",
+               "env_passthrough"}  # fmt: skip
 # Server keys other clients write (Cline, Roo, VS Code, Gemini CLI, ...) that a
 # migrated entry keeps: mcpzip has no use for them, but they are no mistake,
 # so they are noted in the debug log rather than warned about at every start.
@@ -61,6 +62,13 @@ OAUTH_KEYS = {"client_id", "client_secret", "scopes"}
 PUBLIC_VARS = frozenset({"HOME", "USER", "LOGNAME", "PATH", "PWD", "SHELL", "TMPDIR", "TEMP", "TMP", "LANG",
                          "USERPROFILE", "APPDATA", "LOCALAPPDATA", "XDG_CONFIG_HOME", "XDG_DATA_HOME",
                          "XDG_CACHE_HOME", "XDG_RUNTIME_DIR"})  # fmt: skip
+
+# Proxy settings, passed to stdio servers by default (transports/stdio.py);
+# the password in a proxy URL is masked in every log line.
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy", "all_proxy")
+# mcpzip's own settings and secrets: never passed to a server, even when listed.
+OWN_VARS = frozenset({"GEMINI_API_KEY"})
+OWN_PREFIX = "MCPZIP_"
 
 # Checked by hand rather than with ``re``, whose import costs start-up time.
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
@@ -97,6 +105,9 @@ class ServerConfig:
     disabled: bool = False
     # The result budget for this server's tools; None: the top-level one.
     max_result_bytes: int | None = None
+    # More variables of mcpzip's environment for this server (stdio), the
+    # top-level list included.
+    env_passthrough: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         """A short, secret-free account of how the server is reached."""
@@ -195,14 +206,18 @@ def parse(data: Any, path: str, environ: dict[str, str]) -> Config:
 
     servers: dict[str, ServerConfig] = {}
     disabled: list[str] = []
+    references: dict[str, set[str]] = {}  # server -> the variables its ${VAR}s name
     for name, raw in servers_raw.items():
-        server = _parse_server(name, raw, where, environ)
+        references[name] = set()
+        server = _parse_server(name, raw, where, environ, references[name])
         if server.disabled:
             disabled.append(name)
         else:
             servers[name] = server
     if not servers_raw:
         raise ConfigError(f"{where}: at least one MCP server must be defined")
+    _passthrough(data, servers_raw, servers, references, where)
+    _register_proxy_credentials(environ)
 
     search = SearchConfig()
     search_raw = data.get("search")
@@ -248,7 +263,8 @@ def parse(data: Any, path: str, environ: dict[str, str]) -> Config:
     )
 
 
-def _parse_server(name: Any, raw: Any, where: str, environ: dict[str, str]) -> ServerConfig:
+def _parse_server(name: Any, raw: Any, where: str, environ: dict[str, str],
+                  references: set[str] | None = None) -> ServerConfig:  # fmt: skip
     if (not isinstance(name, str) or not name or not _NAME_CHARS.issuperset(name) or "__" in name
             or name.startswith("_") or name.endswith("_")):  # fmt: skip
         # "a_" + "__" + "b" would read as "a" + "__" + "_b": one name, two tools.
@@ -274,7 +290,7 @@ def _parse_server(name: Any, raw: Any, where: str, environ: dict[str, str]) -> S
     kind = TYPE_ALIASES[kind.lower()]
 
     def expand(value: str, field_name: str) -> str:
-        return expand_vars(value, environ, f"{here}: {field_name}")
+        return expand_vars(value, environ, f"{here}: {field_name}", references)
 
     server = ServerConfig(name=name, type=kind, disabled=disabled)
     if "max_result_bytes" in raw:
@@ -394,8 +410,8 @@ def _number(raw: dict, key: str, default: float, where: str, integer: bool = Fal
     return float(value)
 
 
-def expand_vars(value: str, environ: dict[str, str], where: str = "config") -> str:
-    """Expand ``${VAR}`` and ``${VAR:-default}`` from *environ*.
+def expand_vars(value: str, environ: dict[str, str], where: str = "config", seen: set[str] | None = None) -> str:
+    """Expand ``${VAR}`` and ``${VAR:-default}`` from *environ* (adding each name to *seen*).
 
     An unset variable without a default becomes empty, with a warning that
     names the variable (never a value).
@@ -411,12 +427,56 @@ def expand_vars(value: str, environ: dict[str, str], where: str = "config") -> s
         if name and name[0] in _LETTERS and _VAR_CHARS.issuperset(name):
             out.append(value[done:start])
             out.append(_lookup(name, default if sep else None, environ, where))
+            if seen is not None:
+                seen.add(name)
             done = end + 1
             start = value.find("${", done)
         else:  # not a reference: keep it as written and look further on
             start = value.find("${", start + 1)
     out.append(value[done:])
     return "".join(out)
+
+
+def _passthrough(data: dict, servers_raw: dict, servers: dict[str, ServerConfig], references: dict[str, set[str]],
+                 where: str) -> None:  # fmt: skip
+    """Give each server the top-level ``env_passthrough`` and its own, checked.
+
+    A listed name must not be one of mcpzip's own settings, nor a variable
+    another server's entry uses (``${NAME}``): that would hand one server's
+    secret to another.
+    """
+    top = _names(data, "env_passthrough", where)
+    for name, server in servers.items():
+        here = f'{where}: server "{name}"'
+        listed = top + [n for n in _names(servers_raw[name], "env_passthrough", here) if n not in top]
+        for var in listed:
+            others = sorted(other for other, names in references.items() if other != name and var in names)
+            if others:
+                raise ConfigError(
+                    f'{here}: env_passthrough names {var}, which server "{others[0]}" uses in its entry; '
+                    f'give it to the servers that need it in their "env" instead'
+                )
+        server.env_passthrough = listed
+
+
+def _names(raw: dict, key: str, where: str) -> list[str]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v and v[0] in _LETTERS
+                                              and _VAR_CHARS.issuperset(v) for v in value):  # fmt: skip
+        raise ConfigError(f"{where}: {key} must be a list of environment variable names")
+    for var in value:
+        if var in OWN_VARS or var.startswith(OWN_PREFIX):
+            raise ConfigError(f"{where}: {key} names {var}, which is mcpzip's own and never passed on")
+    return list(value)
+
+
+def _register_proxy_credentials(environ: dict[str, str]) -> None:
+    """Mask the user name and password of a proxy URL (``http://user:pass@host``) in every log line."""
+    for var in PROXY_VARS:
+        userinfo = environ.get(var, "").partition("://")[2].partition("/")[0].rpartition("@")[0]
+        if userinfo:
+            log.add_secret(userinfo)
+            log.add_secret(userinfo.partition(":")[2])
 
 
 def _lookup(name: str, default: str | None, environ: dict[str, str], where: str) -> str:

@@ -193,7 +193,7 @@ class Upstream:
                         raise
         except CallTimeout as e:
             self.close()
-            raise CallTimeout(f"timed out after {timeout:g}s") from e
+            raise CallTimeout(f"timed out after {timeout:g}s{self.transport.stall_hint()}") from e
         except BaseException:
             self.close()
             raise

@@ -38,3 +38,7 @@ class Transport:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def stall_hint(self) -> str:
+        """Why a start that timed out may have stalled, for the error (``"; …"``), or ``""``."""
+        return ""

@@ -21,7 +21,7 @@ import sys
 import threading
 
 from ...base import jsonrpc, log
-from ...base.config import DEFAULT_MAX_MESSAGE_BYTES
+from ...base.config import DEFAULT_MAX_MESSAGE_BYTES, OWN_PREFIX, OWN_VARS, PROXY_VARS
 from . import children, watchdog
 from .base import Transport, TransportClosed
 
@@ -32,10 +32,17 @@ if TYPE_CHECKING:
     from ...base.config import ServerConfig
     from .base import OnClose, OnMessage
 
-# What an upstream inherits from mcpzip's environment: enough to find programs
-# and a home directory, nothing that could be a secret of mcpzip or of
-# another server.
-ENV_ALLOWLIST = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LC_ALL", "TMPDIR", "TZ")
+# What an upstream inherits from mcpzip's environment: enough to find
+# programs, a home directory and the language, and what package managers
+# (npx, uvx, pip, git) and TLS need behind a proxy or with a company CA —
+# nothing that could be a secret of mcpzip or of another server.  More
+# names: ``env_passthrough`` in the config.
+ENV_ALLOWLIST = (
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LANGUAGE", "TMPDIR", "TZ",
+    *PROXY_VARS,
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+)  # fmt: skip
+ENV_PREFIXES = ("LC_",)  # the locale: LC_ALL, LC_CTYPE, ...
 WINDOWS_ENV_ALLOWLIST = (
     "APPDATA", "COMSPEC", "HOMEDRIVE", "HOMEPATH", "LOCALAPPDATA", "PATHEXT", "PROCESSOR_ARCHITECTURE",
     "PROGRAMDATA", "PROGRAMFILES", "SYSTEMDRIVE", "SYSTEMROOT", "TEMP", "TMP", "USERNAME", "USERPROFILE",
@@ -61,6 +68,14 @@ READER_JOIN = 0.5
 # it mute (it closed stdout but runs on) and stopping it.
 EOF_GRACE = 1.0
 STDERR_TAIL = 20
+# A server that times out at start-up without a word on stdout or stderr is
+# most often a package manager fetching it, or waiting on the network.
+SILENT_HINT = (
+    "; it printed nothing, so it may be a package manager (npx, uvx, pip) fetching it over the network, or a "
+    "variable it needs that was not passed: behind a proxy or with a company CA, set HTTPS_PROXY or "
+    "NODE_EXTRA_CA_CERTS where mcpzip runs (they are passed on), add any other variable the server needs to its "
+    "env_passthrough, or run its command once in a terminal (docs/troubleshooting.md)"
+)
 # A stderr line is logged masked, then cut to this many characters.
 STDERR_LINE_CHARS = 2000
 # Bytes kept of an oversized or unreadable message, to find the id of the
@@ -70,10 +85,12 @@ DISCARD_CHUNK = 1024 * 1024
 
 
 def child_env(server: ServerConfig, environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The allowlisted part of *environ* plus the server's own ``env``."""
+    """The allowlisted part of *environ*, the server's ``env_passthrough``, then its own ``env``."""
     environ = os.environ if environ is None else environ
-    names = ENV_ALLOWLIST + (WINDOWS_ENV_ALLOWLIST if os.name == "nt" else ())
-    env = {k: environ[k] for k in names if k in environ}
+    names = set(ENV_ALLOWLIST + (WINDOWS_ENV_ALLOWLIST if os.name == "nt" else ()))
+    names.update(server.env_passthrough)
+    names.update(k for k in environ if k.startswith(ENV_PREFIXES))
+    env = {k: environ[k] for k in names if k in environ and k not in OWN_VARS and not k.startswith(OWN_PREFIX)}
     env.update(server.env)
     return env
 
@@ -89,6 +106,7 @@ class StdioTransport(Transport):
         self._reader: threading.Thread | None = None
         self._watched: children._Watched | None = None
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
+        self._heard = False  # any line on stdout or stderr (set by the reader or the watch thread)
         self._exit_reason = "the server process has exited"
         self._send_lock = threading.Lock()  # one message at a time on stdin
         # The close guard: the first caller of close() runs the steps, any
@@ -150,6 +168,7 @@ class StdioTransport(Transport):
                 line = proc.stdout.readline(limit + 1)
                 if not line:
                     break
+                self._heard = True
                 if len(line) > limit and not line.endswith(b"\n"):
                     self._drop_oversized(line, proc.stdout, on_message)
                 elif line.strip():
@@ -210,6 +229,7 @@ class StdioTransport(Transport):
     def _on_stderr_line(self, line: str) -> None:
         # Masked before it is cut, so a cut never leaves part of a secret.
         line = log.shown(line, STDERR_LINE_CHARS, edges=True)
+        self._heard = True
         self._stderr_tail.append(line)
         log.info("[%s] %s", self.server.name, line)
 
@@ -235,6 +255,9 @@ class StdioTransport(Transport):
         assert self._on_close is not None
         self._on_close(reason)
         return True
+
+    def stall_hint(self) -> str:
+        return "" if self._heard else SILENT_HINT
 
     # -- sending ------------------------------------------------------------------------
 
