@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import PYTHON, SERVERS, clean_env, fixture_server, write_config
+from conftest import PYTHON, SERVERS, clean_env, fixture_server, needs_sdk, write_config
 
 MODERN = "2026-07-28"
 ENVELOPE = {
@@ -56,15 +56,13 @@ def all_pages(proc, method: str, key: str, params=lambda p: p) -> list[dict]:
 
 # -- the official SDK as the client, both eras ----------------------------------------------
 
-mcp = pytest.importorskip("mcp", reason="the official MCP SDK (test extra) is not installed")
-
-from mcp.shared.exceptions import MCPError  # noqa: E402
-from mcp.types import PromptReference, ResourceTemplateReference  # noqa: E402
-from test_interop_sdk import run_client  # noqa: E402
-
-
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
+@needs_sdk
 def test_sdk_client_lists_reads_and_gets_from_two_upstreams(tmp_path, mode):
+    from mcp.shared.exceptions import MCPError
+    from mcp.types import PromptReference, ResourceTemplateReference
+    from test_interop_sdk import run_client
+
     config = write_config(tmp_path, {"docs": DOCS, "fx": resources_fixture("fx")})
     not_found = -32602 if mode == "auto" else -32002
 
@@ -181,6 +179,7 @@ def test_a_list_a_server_does_not_know_is_a_debug_line_once(tmp_path, mcpzip):
     assert asked.count("resources/templates/list") == 1
 
 
+@needs_sdk  # the docs upstream is an SDK server
 def test_modern_results_carry_cache_fields_and_the_modern_not_found_code(tmp_path, mcpzip):
     proc = mcpzip(write_config(tmp_path, {"docs": DOCS, "fx": resources_fixture("fx")}))
     for method in ("resources/list", "resources/templates/list", "prompts/list"):
@@ -235,6 +234,7 @@ def test_a_broken_upstream_does_not_break_the_lists(tmp_path, mcpzip):
     assert "silent: resources/list failed: timed out" in proc.stderr
 
 
+@needs_sdk  # the docs upstream is an SDK server
 def test_subscriptions_reach_the_upstream_and_updates_come_back(tmp_path, mcpzip):
     proc = mcpzip(write_config(tmp_path, {"docs": DOCS, "fx": resources_fixture("fx")}))
     proc.initialize()

@@ -184,7 +184,6 @@ def test_gemini_key_is_mentioned_never_shown(tmp_path):
 
 
 def test_remote_servers_transport_era_and_sign_in(tmp_path):
-    pytest.importorskip("mcp")
     from remote_peer import Peer, browser_env, browser_visits
 
     peers = [Peer(), Peer("--transport", "sse"), Peer("--oauth")]

@@ -7,9 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import PYTHON, SERVERS, write_config
-
-pytest.importorskip("mcp", reason="the official MCP SDK (test extra) is not installed")
+from conftest import PYTHON, SERVERS, needs_sdk, write_config
 
 SDK_SERVER = [PYTHON, str(SERVERS / "sdk_server.py")]
 DOCS_SERVER = [PYTHON, str(SERVERS / "sdk_resources_server.py")]
@@ -44,6 +42,7 @@ def compact(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+@needs_sdk
 def test_a_legacy_client_sees_what_a_direct_call_to_a_modern_upstream_shows(tmp_path, mcpzip):
     # The SDK servers speak the modern era to mcpzip, and would speak legacy
     # to this client directly: through mcpzip the client must not notice.
@@ -66,6 +65,7 @@ def test_a_legacy_client_sees_what_a_direct_call_to_a_modern_upstream_shows(tmp_
             assert field not in line, line
 
 
+@needs_sdk
 def test_every_modern_result_carries_mcpzips_server_info(tmp_path, mcpzip):
     proc = mcpzip(write_config(tmp_path, {"sdk": {"command": SDK_SERVER[0], "args": SDK_SERVER[1:]}}))
     mcpzip_info = {"name": "mcpzip", "version": proc.result("server/discover", {"_meta": MODERN_META})["_meta"][

@@ -6,18 +6,16 @@ import json
 
 import pytest
 
-from conftest import ENTRY, PYTHON, SERVERS, clean_env, fixture_server, write_config
-
-mcp = pytest.importorskip("mcp", reason="the official MCP SDK (test extra) is not installed")
-anyio = pytest.importorskip("anyio")
-
-from mcp import Client, StdioServerParameters  # noqa: E402
+from conftest import ENTRY, PYTHON, SERVERS, clean_env, fixture_server, needs_sdk, write_config
 
 SDK_SERVER = {"command": PYTHON, "args": [str(SERVERS / "sdk_server.py")]}
 
 
 def run_client(config, mode, body):
     """Drive ``mcpzip serve`` with the SDK client in *mode*; returns body's result."""
+    import anyio
+    from mcp import Client, StdioServerParameters
+
     params = StdioServerParameters(command=PYTHON, args=[ENTRY, "serve", "--config", str(config)], env=clean_env())
 
     async def main():
@@ -32,6 +30,7 @@ def texts(result):
 
 
 @pytest.mark.parametrize("mode, version", [("auto", "2026-07-28"), ("legacy", "2025-11-25")])
+@needs_sdk
 def test_sdk_client_drives_mcpzip(tmp_path, mode, version):
     config = write_config(tmp_path, {"sdk": SDK_SERVER, "fx": fixture_server()})
 
@@ -54,6 +53,7 @@ def test_sdk_client_drives_mcpzip(tmp_path, mode, version):
     assert run_client(config, mode, body)
 
 
+@needs_sdk
 def test_sdk_upstream_and_legacy_fixture_through_mcpzip(tmp_path, mcpzip):
     config = write_config(tmp_path, {"sdk": SDK_SERVER, "fx": fixture_server()})
     proc = mcpzip(config)
@@ -70,6 +70,7 @@ def test_sdk_upstream_and_legacy_fixture_through_mcpzip(tmp_path, mcpzip):
     assert proc.execute("fx__add", {"a": 1, "b": 1})["structuredContent"] == {"sum": 2}
 
 
+@needs_sdk
 def test_sdk_upstream_is_spoken_to_in_the_modern_era(tmp_path, mcpzip):
     config = write_config(tmp_path, {"sdk": SDK_SERVER, "fx": fixture_server()})
     proc = mcpzip(config, env=clean_env(MCPZIP_LOG="debug"))
@@ -81,6 +82,7 @@ def test_sdk_upstream_is_spoken_to_in_the_modern_era(tmp_path, mcpzip):
     assert "fx: legacy era (2025-11-25)" in proc.stderr
 
 
+@needs_sdk
 def test_sdk_client_through_mcpzip_to_sdk_upstream_result_is_unchanged(tmp_path):
     config = write_config(tmp_path, {"sdk": SDK_SERVER})
 

@@ -15,8 +15,6 @@ import pytest
 from conftest import ENTRY, PYTHON, clean_env, run_cli, write_config
 from remote_peer import Peer, browser_env, browser_visits, mode_of, secrets_of
 
-pytest.importorskip("mcp")
-
 
 @pytest.fixture
 def oauth_server():

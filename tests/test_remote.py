@@ -9,8 +9,6 @@ import pytest
 from conftest import clean_env, run_cli, write_config
 from remote_peer import Peer
 
-pytest.importorskip("mcp")
-
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 
 

@@ -16,7 +16,6 @@ import pytest
 from conftest import PYTHON, ROOT, clean_env, run_cli, write_config
 from remote_peer import Peer, make_ca
 
-pytest.importorskip("mcp")
 requests = pytest.importorskip("requests")
 
 TRUST_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
