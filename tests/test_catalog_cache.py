@@ -38,7 +38,7 @@ def test_cache_is_written_beside_the_config_with_mode_0644(tmp_path, mcpzip):
     assert echo["server_name"] == "fx" and echo["original_name"] == "echo"
     assert echo["compact_params"] == "text:string*"
     assert echo["input_schema"]["required"] == ["text"]
-    assert sorted(p.name for p in cache.parent.iterdir()) == ["servers.json", "tools.json"]  # no temp files left
+    assert sorted(p.name for p in cache.parent.iterdir()) == ["servers.json", "servers.json.key", "tools.json"]  # no temp files left
 
 
 def test_second_start_answers_from_cache_while_upstreams_are_unreachable(tmp_path, mcpzip):

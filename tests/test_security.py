@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import socket
 import subprocess
@@ -19,7 +20,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 from conftest import ENTRY, PYTHON, SERVERS, clean_env, run_cli, write_config
 from oauth_fake import FakeServer
-from remote_peer import browser_env, browser_visits
+from remote_peer import browser_env, browser_visits, mode_of
 
 HOSTILE = str(SERVERS / "hostile_server.py")
 # A secret with characters that JSON escapes and URLs encode, so that each form differs.
@@ -346,3 +347,68 @@ def test_a_non_ascii_state_gets_an_error_page_and_the_real_callback_still_works(
     assert "Traceback" not in result.stderr
     assert browser_visits(tmp_path)[1:] == ["callback 400 odd-state", "callback 200"]
     assert len(server.seen("/token")) == 1  # the forged code was never exchanged
+
+
+# -- 9: directories and umask -------------------------------------------------------------------
+
+
+def _under_umask_000() -> None:
+    os.umask(0)
+
+
+def test_parents_of_a_new_config_are_private_under_umask_000(tmp_path):
+    config = tmp_path / "new" / "deeper" / "config.json"
+    result = subprocess.run([PYTHON, ENTRY, "init", "--yes", "--no-check", "--server", f"fx={PYTHON} {HOSTILE}",
+                             "--config", str(config)], capture_output=True, text=True, env=clean_env(),
+                            preexec_fn=_under_umask_000, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert mode_of(config) == 0o600
+    assert mode_of(tmp_path / "new") == 0o700 and mode_of(tmp_path / "new" / "deeper") == 0o700
+
+
+def test_a_loose_auth_directory_is_made_private_again_on_use(tmp_path, fake):
+    server = fake()
+    config = remote_config(tmp_path / "cfg", server.url("/mcp"))
+    assert login(config, tmp_path).returncode == 0
+    auth = tmp_path / "cfg" / "auth"
+    auth.chmod(0o777)
+    assert run_cli("call", "remote__echo", "{}", "--config", str(config)).returncode == 0
+    assert mode_of(auth) == 0o700
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="giving a directory away needs root")
+def test_an_auth_directory_owned_by_another_user_is_refused(tmp_path, fake):
+    server = fake()
+    config = remote_config(tmp_path / "cfg", server.url("/mcp"))
+    assert login(config, tmp_path).returncode == 0
+    auth = tmp_path / "cfg" / "auth"
+    # Another user's directory: the token files in it could be theirs.
+    for path in [auth, *auth.iterdir()]:
+        os.chown(path, 65534, 65534)
+    before = len(server.seen("/mcp"))
+    result = run_cli("call", "remote__echo", "{}", "--config", str(config))
+    assert result.returncode == 1
+    assert f"refusing to use the sign-in directory: {auth} belongs to another user (uid 65534)" in result.stderr
+    assert not any(r["headers"].get("Authorization") for r in server.seen("/mcp")[before:])
+
+
+# -- 12: cache/servers.json keeps no reversible trace of args and URLs ---------------------------
+
+
+def test_servers_json_does_not_confirm_a_guessed_secret(tmp_path, mcpzip):
+    import binascii
+
+    pin = "4711"
+    config = write_config(tmp_path, {"bank": hostile("--pin", "${PIN}")})
+    proc = mcpzip(config, clean_env(PIN=pin))
+    proc.initialize()
+    assert proc.execute("bank__shout", {"text": "hi"})["content"][0]["text"] == "shouted"
+    assert proc.close() == 0
+    text = (tmp_path / "cache" / "servers.json").read_text()
+    stored = json.loads(text)["servers"]["bank"]["config"]
+    assert pin not in text
+    # What anyone who can read the file could try: every PIN against a plain checksum of the entry.
+    guesses = {binascii.crc32(json.dumps(["stdio", PYTHON, [HOSTILE, "--pin", f"{n:04d}"], None, ""]).encode())
+               for n in range(10000)}  # fmt: skip
+    assert stored not in guesses
+    assert mode_of(tmp_path / "cache" / "servers.json.key") == 0o600

@@ -29,7 +29,7 @@ def test_era_and_capabilities_are_remembered_and_spare_the_probe(tmp_path, mcpzi
     cache = tmp_path / "cache" / "servers.json"
     assert stat.S_IMODE(cache.stat().st_mode) == 0o644
     entry = json.loads(cache.read_text())["servers"]["plain"]
-    assert isinstance(entry.pop("config"), int)  # a checksum of the server's config entry, not a copy
+    assert len(entry.pop("config")) == 32  # a keyed hash of the server's config entry, not a copy
     assert "echo" in entry.pop("topics")  # what its tools are about: the nouns of their names
     assert entry == {"era": "legacy", "protocolVersion": "2025-11-25",
                      "capabilities": {"tools": {"listChanged": True}, "logging": {}},  # as the fixture declares them
@@ -39,7 +39,8 @@ def test_era_and_capabilities_are_remembered_and_spare_the_probe(tmp_path, mcpzi
     run_once(mcpzip, config)
     received = methods_received(record)
     assert received[0] == "initialize" and "server/discover" not in received
-    assert sorted(p.name for p in cache.parent.iterdir()) == ["servers.json", "tools.json"]  # no temp files left
+    assert sorted(p.name for p in cache.parent.iterdir()) == ["servers.json", "servers.json.key", "tools.json"]  # no temp files left
+    assert stat.S_IMODE((cache.parent / "servers.json.key").stat().st_mode) == 0o600
 
 
 def test_a_changed_server_entry_is_probed_again(tmp_path, mcpzip):

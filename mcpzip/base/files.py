@@ -12,15 +12,54 @@ TEMP_PREFIX = ".tmp-"
 STALE_TEMP_SECONDS = 600.0
 
 
-def ensure_dir(path: str, mode: int = 0o755) -> None:
-    """Create *path* (and parents) if needed; a new leaf directory gets *mode*."""
+# Directories mcpzip creates above the one it needs (a new config's folder): private.
+PARENT_MODE = 0o700
+
+
+class ForeignDirectory(PermissionError):
+    """One of mcpzip's own directories belongs to another user."""
+
+
+def ensure_dir(path: str, mode: int = 0o755, ours: bool = False) -> None:
+    """Create *path* if needed: missing parents private, the leaf with *mode* (whatever the umask).
+
+    *ours*: the directory is mcpzip's alone (``auth/``, ``cache/``).  Then, on
+    every use, one that another user owns is refused (raises
+    :class:`ForeignDirectory`: they could swap the files in it), and a loose
+    mode is set back to *mode*.
+    """
     if not os.path.isdir(path):
-        os.makedirs(path, exist_ok=True)
-        os.chmod(path, mode)  # makedirs' mode is filtered by the umask
+        _make_dirs(path, mode)
+        return
+    if ours and hasattr(os, "getuid"):
+        st = os.stat(path)
+        if st.st_uid != os.getuid():
+            raise ForeignDirectory(
+                f"{path} belongs to another user (uid {st.st_uid}), who could change the files mcpzip keeps there; "
+                "remove it, or use a config in a directory of your own"
+            )
+        if st.st_mode & 0o777 != mode:
+            os.chmod(path, mode)
 
 
-def write_atomic(path: str, data: bytes, mode: int) -> None:
+def _make_dirs(path: str, mode: int) -> None:
+    parent = os.path.dirname(path)
+    if parent and parent != path and not os.path.isdir(parent):
+        _make_dirs(parent, PARENT_MODE)
+    try:
+        os.mkdir(path, mode)
+    except FileExistsError:  # another process made it meanwhile
+        if not os.path.isdir(path):
+            raise
+        return
+    os.chmod(path, mode)  # mkdir's mode is filtered by the umask
+
+
+def write_atomic(path: str, data: bytes, mode: int, dir_mode: int | None = None) -> None:
     """Write *data* to *path* via a temporary file and a rename.
+
+    *dir_mode*: the folder is one of mcpzip's own, kept at that mode and
+    refused when another user owns it (see :func:`ensure_dir`).
 
     The temporary file is created private and given *mode* before any byte is
     written, so a secret never sits in a file more readable than it should
@@ -30,7 +69,10 @@ def write_atomic(path: str, data: bytes, mode: int) -> None:
     import tempfile  # only writers pay for it
 
     directory = os.path.dirname(path) or "."
-    ensure_dir(directory)
+    if dir_mode is None:
+        ensure_dir(directory, PARENT_MODE)  # made private if it has to be made (a new config's folder)
+    else:  # a directory of mcpzip's own
+        ensure_dir(directory, dir_mode, ours=True)
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
     try:
         if hasattr(os, "fchmod"):

@@ -239,10 +239,14 @@ def auth_state(server: ServerConfig, auth_dir: str, now: float) -> tuple[str, bo
         return "no auth", False
     if server.headers:
         return "headers (no OAuth)", False
+    from ..upstream.auth.base import AuthError
     from ..upstream.auth.store import Store, mcp_remote_token
 
     store = Store(auth_dir)
-    token = store.load_token(server.url)
+    try:
+        token = store.load_token(server.url)
+    except AuthError:  # auth/ belongs to another user: its tokens are not to be trusted
+        return "auth/ not yours: refused", True
     if token is None:
         if not store.has_token_file(server.url) and mcp_remote_token(server.url) is not None:
             return "mcp-remote's login (reused)", False

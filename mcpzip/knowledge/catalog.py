@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     Lister = Callable[[str, float], "list[dict]"]
 
 SEPARATOR = "__"
+CACHE_DIR_MODE = 0o755  # cache/ holds nothing secret, but only its owner may change it
 # MCP's tool names: [A-Za-z0-9_.-]{1,128} (checked by hand: ``re`` costs start-up time).
 TOOL_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 MAX_TOOL_NAME = 128
@@ -351,7 +352,7 @@ class Catalog:
         entries = sorted((_to_entry(t) for t in tools), key=lambda e: e["name"])
         try:
             data = jsontext.utf8(jsontext.dumps(entries))  # an upstream's lone surrogate is replaced, not fatal
-            write_atomic(path, data, 0o644)
+            write_atomic(path, data, 0o644, dir_mode=CACHE_DIR_MODE)
         except ValueError as e:  # a definition nested too deeply to write
             log.warning("could not write tool cache %s: %s", path, e)
         except OSError as e:

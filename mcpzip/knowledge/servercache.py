@@ -16,8 +16,11 @@ never required.  Its shape::
                           "about": "first sentence of its instructions",
                           "topics": ["issues", "pull requests"]}}}
 
-``config`` is a checksum of how the server is started or reached: an entry
-for a server whose config entry changed since is ignored.
+``config`` is a keyed hash of how the server is started or reached: an
+entry for a server whose config entry changed since is ignored.  Keyed (with
+``servers.json.key``, 32 random bytes readable by the user alone), because
+args and URLs may hold secrets and this file is readable by everyone: an
+unkeyed checksum would confirm a guessed token.
 
 Threading contract: every method may be called from any thread.
 """
@@ -27,7 +30,7 @@ from __future__ import annotations
 import threading
 
 from ..base import jsontext, log, protocol
-from ..base.files import write_atomic
+from ..base.files import ensure_dir, write_atomic
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,7 +44,8 @@ class ServerCache:
     def __init__(self, path: str | None, servers: dict[str, ServerConfig]) -> None:
         self.path = path
         self.servers = list(servers)
-        self._prints = {name: _fingerprint(server) for name, server in servers.items()}
+        key = _hash_key(path)
+        self._prints = {name: _fingerprint(server, key) for name, server in servers.items()}
         self._entries: dict[str, dict] = {}
         self._lock = threading.Lock()
 
@@ -114,7 +118,7 @@ class ServerCache:
                 return
             data = jsontext.dumps({"servers": snapshot}, separators=(",", ": "), indent=1, sort_keys=True).encode()
             try:
-                write_atomic(self.path, data, 0o644)
+                write_atomic(self.path, data, 0o644, dir_mode=0o755)  # cache/, as the catalog keeps it
             except OSError as e:
                 log.warning("could not write server cache %s: %s", self.path, e.strerror or e)
 
@@ -132,17 +136,49 @@ def about_line(instructions: object, server_info: object) -> str:
     return ""
 
 
-def _fingerprint(server: ServerConfig) -> int:
-    # A checksum, not a copy: args and urls may hold secrets, and the file is
-    # world-readable.
-    import binascii
-
-    what = jsontext.dumps([server.type, server.command, server.args, server.cwd, server.url],
-                          ensure_ascii=True, separators=(", ", ": "))  # json.dumps' defaults: keeps old checksums
-    return binascii.crc32(what.encode())
+KEY_BYTES = 32
 
 
-def _clean(entry: dict, fingerprint: int | None) -> dict:
+def _hash_key(path: str | None) -> bytes:
+    """The key of the config hashes: ``{path}.key``, made on first use; random for this run without a file."""
+    import os
+
+    if not path:
+        return os.urandom(KEY_BYTES)
+    key_path = path + ".key"
+    try:
+        with open(key_path, "rb") as f:
+            key = f.read()
+        if len(key) == KEY_BYTES:
+            return key
+    except OSError:
+        pass
+    key = os.urandom(KEY_BYTES)
+    try:
+        ensure_dir(os.path.dirname(key_path))
+        # Created private and whole by one process (write_atomic's tempfile costs start-up time).
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as e:  # another process made it meanwhile, or no place for it: hashes for this run only
+        log.debug("could not create %s: %s", key_path, e.strerror or e)
+        return key
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    return key
+
+
+def _fingerprint(server: ServerConfig, key: bytes) -> str:
+    # A keyed hash, not a copy nor a plain checksum: args and urls may hold
+    # secrets, and the file is world-readable.
+    try:
+        from _blake2 import blake2b  # the C module behind hashlib's, without hashlib's import cost
+    except ImportError:
+        from hashlib import blake2b
+
+    what = jsontext.dumps([server.type, server.command, server.args, server.cwd, server.url], ensure_ascii=True)
+    return blake2b(what.encode(), key=key, digest_size=16).hexdigest()
+
+
+def _clean(entry: dict, fingerprint: str | None) -> dict:
     """Only the fields this module understands, each of the right type."""
     out: dict = {"config": fingerprint}
     if entry.get("era") in (protocol.LEGACY, protocol.MODERN):

@@ -24,7 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ...base import log
-from ...base.files import ensure_dir, write_atomic
+from ...base.files import ForeignDirectory, ensure_dir, write_atomic
+from .base import AuthError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -146,7 +147,16 @@ class Store:
         self.directory = directory
 
     def _ensure(self) -> None:
-        ensure_dir(self.directory, DIR_MODE)
+        """Make the directory, or check it on every use: ours alone (else :class:`AuthError`), mode 0700."""
+        try:
+            ensure_dir(self.directory, DIR_MODE, ours=True)
+        except ForeignDirectory as e:
+            raise AuthError(f"refusing to use the sign-in directory: {e}") from e
+
+    def _check(self) -> None:
+        """Before reading: an existing directory must pass :meth:`_ensure`; a missing one is made when written."""
+        if os.path.isdir(self.directory):
+            self._ensure()
 
     def _read(self, path: str) -> object:
         try:
@@ -169,6 +179,7 @@ class Store:
         return os.path.join(self.directory, url_hash(url) + ".json")
 
     def load_token(self, url: str) -> Token | None:
+        self._check()  # another user's directory could hold tokens of their choosing
         return Token.from_json(self._read(self.token_path(url)))
 
     def save_token(self, url: str, token: Token) -> None:
@@ -194,6 +205,7 @@ class Store:
         return os.path.join(self.directory, "client-" + url_hash(issuer) + ".json")
 
     def load_registration(self, issuer: str) -> dict | None:
+        self._check()
         data = self._read(self.registration_path(issuer))
         if not isinstance(data, dict) or data.get("issuer") != issuer or not isinstance(data.get("client_id"), str):
             return None

@@ -76,7 +76,10 @@ class RemoteTransport(Transport):
             self._auth = auth.for_server(self.server, self._auth_dir, self._auth_flow, self._on_authorized)
 
     def _headers_auth(self) -> dict:
-        value = self._auth.header() if self._auth is not None else None
+        try:
+            value = self._auth.header() if self._auth is not None else None
+        except auth.AuthError as e:  # e.g. the sign-in directory is not the user's own
+            raise TransportClosed(str(e)) from None
         return {"Authorization": value} if value else {}
 
     def _send_authorized(self, method: str, url: str, headers: dict, **kwargs: Any) -> requests.Response:
