@@ -111,6 +111,7 @@ class Pool:
 
     def _authorized(self, name: str) -> None:
         with self._lock:
+            self._failed.pop(name, None)  # the failure was the missing sign-in: no reason to wait now
             callbacks = list(self._on_authorized)
         for callback in callbacks:
             callback(name)
