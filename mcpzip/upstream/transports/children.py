@@ -25,6 +25,7 @@ import sys
 import threading
 
 from ...base import log
+from .watchdog import process_table
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -180,6 +181,8 @@ class Watcher:
     def _round(self) -> None:
         timeout = POLL_SECONDS if any(not w.exited for w in self._polled) else None
         for key, _events in self._selector.select(timeout):
+            if self._selector.get_map().get(key.fd) is not key:
+                continue  # unregistered by an earlier event of this round (its fd maybe reused since)
             if key.data is None:
                 self._apply_changes()
             elif key.fd == key.data.pidfd:
@@ -275,6 +278,28 @@ def watcher() -> Watcher | ThreadWatcher:
         if _watcher is None:
             _watcher = Watcher() if os.name == "posix" else ThreadWatcher()
         return _watcher
+
+
+# -- the process table ---------------------------------------------------------------
+
+# A look at /proc costs milliseconds; at exit every upstream closes at once,
+# and one look this recent serves them all.
+TABLE_MAX_AGE = 0.25
+_table_lock = threading.Lock()  # guards _table and _table_time
+_table: dict = {}
+_table_time = -1.0
+
+
+def recent_process_table() -> dict:
+    """:func:`watchdog.process_table`, taken at most TABLE_MAX_AGE seconds ago."""
+    global _table, _table_time
+    import time
+
+    with _table_lock:
+        if time.monotonic() - _table_time > TABLE_MAX_AGE:
+            _table = process_table()
+            _table_time = time.monotonic()
+        return _table
 
 
 # -- the watchdog ---------------------------------------------------------------------

@@ -295,12 +295,16 @@ class StdioTransport(Transport):
     def _stop(self, proc: subprocess.Popen) -> None:
         # Its descendants are found while it lives: once it is gone they are
         # re-parented and can no longer be told from strangers.
-        family = watchdog.family([proc.pid])
+        # (A look at /proc shared with the other closes of the moment; the
+        # process group is signalled as a whole besides.)
+        family = watchdog.family([proc.pid], children.recent_process_table())
         if not (self._close_stdin(proc) and _wait(proc, STDIN_GRACE)):
-            self._signal(proc, family | watchdog.family([proc.pid]), signal.SIGTERM)
+            family |= watchdog.family([proc.pid])  # looked at again: it had time to start more
+            self._signal(proc, family, signal.SIGTERM)
             if not _wait(proc, TERM_GRACE):
                 log.warning("%s: did not stop after SIGTERM; killing it", self.server.name)
-        self._signal(proc, family | watchdog.family([proc.pid]), getattr(signal, "SIGKILL", signal.SIGTERM))
+                family |= watchdog.family([proc.pid])
+        self._signal(proc, family, getattr(signal, "SIGKILL", signal.SIGTERM))
         _wait(proc, KILL_GRACE)
         self._release(proc)
 

@@ -37,14 +37,15 @@ TERM_GRACE = 1.0
 POLL = 0.05
 
 
-def family(leaders: set[int] | list[int]) -> set[int]:
+def family(leaders: set[int] | list[int], table: dict[int, tuple[int, int, int]] | None = None) -> set[int]:
     """Every live process in the sessions/groups led by *leaders*, and their descendants.
 
-    Sessions and groups are read from ``/proc``; where there is no ``/proc``
-    the result is just *leaders*, whose groups the caller signals as a whole.
+    Sessions and groups are read from ``/proc`` (or *table*, a
+    :func:`process_table` taken earlier); where there is no ``/proc`` the
+    result is just *leaders*, whose groups the caller signals as a whole.
     """
-    table = _process_table()
-    if table is None:
+    table = process_table() if table is None else table
+    if not table:
         return set(leaders)
     roots = set(leaders)
     found = {pid for pid, (_ppid, pgid, sid) in table.items() if pgid in roots or sid in roots} | (roots & set(table))
@@ -61,12 +62,12 @@ def family(leaders: set[int] | list[int]) -> set[int]:
     return found
 
 
-def _process_table() -> dict[int, tuple[int, int, int]] | None:
-    """pid -> (parent pid, process group, session) of every live process, from /proc."""
+def process_table() -> dict[int, tuple[int, int, int]]:
+    """pid -> (parent pid, process group, session) of every live process, from /proc ({} without)."""
     try:
         names = os.listdir("/proc")
     except OSError:
-        return None
+        return {}
     table = {}
     for name in names:
         if not name.isdigit():

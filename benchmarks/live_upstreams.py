@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""mcpzip's own cost per live stdio upstream: RSS, threads and fds with N servers connected.
+
+    python3 benchmarks/live_upstreams.py                 # 37 fixture servers
+    python3 benchmarks/live_upstreams.py --servers 10 --mcpzip /path/to/other/checkout/mcpzip.py
+
+Starts one ``mcpzip serve`` with N copies of the stdlib fixture server
+(tests/servers/fixture_server.py), calls a tool on each so that all N are
+live, waits for the background listing to finish, and prints mcpzip's RSS,
+threads and open fds, with nothing connected (after initialize) and with all
+N live.  ``--mcpzip`` measures another checkout (e.g. an older commit
+unpacked with ``git archive``) with the same fixtures, for a before/after.
+Figures, not a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "servers" / "fixture_server.py"
+
+
+def status(pid: int) -> dict:
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    return {
+        "rss_mb": int(fields["VmRSS"].split()[0]) / 1024,
+        "threads": int(fields["Threads"]),
+        "fds": len(os.listdir(f"/proc/{pid}/fd")),
+    }
+
+
+class Client:
+    def __init__(self, argv: list[str], env: dict) -> None:
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        self.next_id = 0
+
+    def call(self, method: str, params: dict | None = None) -> dict:
+        self.next_id += 1
+        message = {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params or {}}
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+        self.proc.stdin.flush()
+        while True:
+            answer = json.loads(self.proc.stdout.readline())
+            if answer.get("id") == self.next_id:
+                return answer
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(60)
+        self.proc.stdout.close()
+
+
+def run(entry: str, servers: int) -> dict:
+    with tempfile.TemporaryDirectory() as work:
+        config = Path(work) / "config.json"
+        names = [f"s{i}" for i in range(servers)]
+        config.write_text(json.dumps({"mcpServers": {
+            n: {"command": sys.executable, "args": [str(FIXTURE), "--name", n]} for n in names}}))  # fmt: skip
+        config.chmod(0o600)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MCPZIP_", "GEMINI_"))}
+        client = Client([sys.executable, entry, "serve", "--config", str(config)], env)
+        client.call("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                                   "clientInfo": {"name": "bench", "version": "0"}})  # fmt: skip
+        idle = status(client.proc.pid)
+        for n in names:
+            answer = client.call("tools/call", {"name": "execute_tool", "arguments": {"name": f"{n}__pid", "arguments": {}}})
+            assert not answer["result"].get("isError"), answer
+        # Let the background listings finish and their threads end.
+        deadline = time.monotonic() + 60
+        live = status(client.proc.pid)
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = status(client.proc.pid)
+            if now["threads"] == live["threads"]:
+                break
+            live = now
+        started = time.monotonic()
+        client.close()
+        return {"idle": idle, "live": live, "exit_seconds": time.monotonic() - started}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--servers", type=int, default=37)
+    parser.add_argument("--mcpzip", default=str(ROOT / "mcpzip.py"), help="the mcpzip.py entry point to measure")
+    args = parser.parse_args()
+    figures = run(args.mcpzip, args.servers)
+    idle, live = figures["idle"], figures["live"]
+    print(f"mcpzip {args.mcpzip}, {args.servers} live stdio upstreams")
+    print(f"{'':24}{'RSS MB':>8}{'threads':>9}{'fds':>6}")
+    for label, s in (("after initialize", idle), (f"{args.servers} upstreams live", live)):
+        print(f"{label:24}{s['rss_mb']:8.1f}{s['threads']:9d}{s['fds']:6d}")
+    per = (live["rss_mb"] - idle["rss_mb"]) / args.servers
+    print(f"per live upstream: {per * 1024:.0f} KB RSS, {(live['threads'] - idle['threads']) / args.servers:.2f} threads, "
+          f"{(live['fds'] - idle['fds']) / args.servers:.2f} fds; exit after stdin closed: {figures['exit_seconds']:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
