@@ -354,3 +354,23 @@ def test_a_server_whose_first_start_failed_is_started_again_after_a_backoff(tmp_
     assert proc.execute("flaky__echo", {"text": "back"})["content"][0]["text"] == "back"
     assert attempts.read_text().count("start") == starts + 1
     assert_healthy(proc)
+
+
+# -- a client message longer than max_message_bytes ---------------------------------------------
+
+
+def test_a_client_message_over_max_message_bytes_is_refused_and_the_session_goes_on(tmp_path, mcpzip):
+    proc = mcpzip(write_config(tmp_path, {"fx": fixture_server()}, max_message_bytes=65536))
+    proc.initialize()
+    big = {"jsonrpc": "2.0", "id": "big", "method": "tools/call",
+           "params": {"name": "execute_tool", "arguments": {"name": "fx__echo", "arguments": {"text": "x" * 200_000}}}}
+    proc.send(big)
+    answer = stray(proc)
+    assert answer["id"] == "big"
+    assert answer["error"]["code"] == -32600
+    size = len(json.dumps(big)) + 1
+    assert answer["error"]["message"] == f"Invalid Request: the message is {size} bytes, more than max_message_bytes (65536)"
+    proc.send_raw(b"[" * 3_000_000 + b"\n")  # no id to be found: answered with null
+    assert stray(proc)["error"] == {"code": -32600,
+                                    "message": "Invalid Request: the message is 3000001 bytes, more than max_message_bytes (65536)"}
+    assert_healthy(proc)

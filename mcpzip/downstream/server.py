@@ -35,6 +35,7 @@ import threading
 
 from .. import __version__
 from ..base import jsonrpc, log, protocol
+from ..base.config import DEFAULT_MAX_MESSAGE_BYTES
 from .aggregate import Aggregator
 from ..base.jsonrpc import RPCError
 from .metatools import TOOLS, MetaTools, UnknownMetaTool
@@ -137,9 +138,14 @@ class Server:
     """
 
     def __init__(self, metatools: MetaTools, relay: Relay, aggregate: Aggregator, stdin: IO[bytes], output: Output,
-                 on_settled: Callable[[], None] | None = None) -> None:  # fmt: skip
-        """*on_settled* runs once, when the client has its tools (see :meth:`settled`)."""
+                 on_settled: Callable[[], None] | None = None,
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:  # fmt: skip
+        """*on_settled* runs once, when the client has its tools (see :meth:`settled`).
+
+        A line longer than *max_message_bytes* is refused, never held whole.
+        """
         self.metatools = metatools
+        self.max_message_bytes = max_message_bytes
         self.relay = relay
         self.aggregate = aggregate  # resources, prompts and completions of the upstreams
         self.stdin = stdin
@@ -163,14 +169,33 @@ class Server:
             # threading.Thread.start() waits for the new thread to run, which
             # a busy machine makes the handshake pay for; this does not wait.
             _thread.start_new_thread(self._settle_later, (stop,))
+        limit = self.max_message_bytes
         try:
-            for line in iter(self.stdin.readline, b""):
-                if line.strip():
+            while True:
+                line = self.stdin.readline(limit + 1)
+                if not line:
+                    break
+                if len(line) > limit and not line.endswith(b"\n"):
+                    self._refuse_long(line)
+                elif line.strip():
                     self._handle_safely(line)
         finally:
             stop.set()
         log.debug("stdin closed")
         self.drain(DRAIN_SECONDS)
+
+    def _refuse_long(self, head: bytes) -> None:
+        """Skip the rest of a line longer than max_message_bytes, in pieces, and answer it."""
+        size = len(head)
+        while True:
+            piece = self.stdin.readline(1 << 20)
+            size += len(piece)
+            if not piece or piece.endswith(b"\n"):
+                break
+        log.warning("refused a message of %d bytes from the client (max_message_bytes is %d)", size, self.max_message_bytes)
+        self.send(jsonrpc.error(_leading_id(head), jsonrpc.INVALID_REQUEST,
+                                f"Invalid Request: the message is {size} bytes, more than max_message_bytes "
+                                f"({self.max_message_bytes})"))  # fmt: skip
 
     def _settle_later(self, stop: threading.Event) -> None:
         if not stop.wait(SETTLE_SECONDS):
@@ -412,6 +437,20 @@ class Server:
             left = list(self._inflight.values())
         for request in left:
             request.context.cancellation.cancel("mcpzip is shutting down")
+
+
+def _leading_id(head: bytes) -> Any:
+    """The id of a message too long to parse, when it comes first (``{"jsonrpc":"2.0","id":7,...``); else None."""
+    import re  # lazily: only an oversized message needs it
+
+    m = re.match(rb'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*("(?:[^"\\]|\\.){0,200}"|-?\d{1,30})\s*,', head)
+    if m is None:
+        return None
+    try:
+        rid = jsonrpc.decode(m.group(1))
+    except ValueError:
+        return None
+    return rid if jsonrpc.valid_id(rid) else None
 
 
 def _request_id(line: bytes) -> Any:

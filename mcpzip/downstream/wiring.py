@@ -66,4 +66,5 @@ def build_server(config: Config, stdin: IO[bytes], stdout: IO[bytes]) -> Server:
         tools.pool.when_connected(aggregate.connected)
     relay = Relay(output.send, tools, other_notifications=aggregate.on_upstream_notification)
     tools.pool.handle_upstream_messages(relay.handlers())
-    return Server(tools, relay, aggregate, stdin, output, on_settled=tools.refresh)
+    return Server(tools, relay, aggregate, stdin, output, on_settled=tools.refresh,
+                  max_message_bytes=config.max_message_bytes)  # fmt: skip
