@@ -412,3 +412,42 @@ def test_servers_json_does_not_confirm_a_guessed_secret(tmp_path, mcpzip):
                for n in range(10000)}  # fmt: skip
     assert stored not in guesses
     assert mode_of(tmp_path / "cache" / "servers.json.key") == 0o600
+
+
+# -- 10: resource routing -------------------------------------------------------------------
+
+
+def test_a_broad_template_does_not_capture_reads_meant_for_a_more_specific_one(tmp_path, mcpzip):
+    from conftest import fixture_server
+
+    reads = tmp_path / "greedy-reads.txt"
+    config = write_config(tmp_path / "cfg", {
+        "greedy": hostile("--template", "{+any}", "--reads", str(reads)),  # first in the config
+        "files": fixture_server("files", "--resources", "1"),
+    })  # fmt: skip
+    proc = mcpzip(config, clean_env())
+    proc.initialize()
+    result = proc.result("resources/read", {"uri": "fixture://files/notes/salaries"})
+    assert result["contents"][0]["text"] == "fixture://files/notes/salaries from files"
+    # What only the broad template matches still goes to its server.
+    assert proc.result("resources/read", {"uri": "https://x.example/a"})["contents"][0]["text"] == "hostile has https://x.example/a"
+    assert proc.close() == 0
+    assert reads.read_text().splitlines() == ["https://x.example/a"]
+
+
+def test_a_uri_no_server_claims_is_sent_to_none_of_them(tmp_path, mcpzip):
+    from conftest import fixture_server
+
+    reads, record = tmp_path / "other-reads.txt", tmp_path / "files.jsonl"
+    config = write_config(tmp_path / "cfg", {
+        "other": hostile("--template", "other://{thing}", "--reads", str(reads)),
+        "files": fixture_server("files", "--resources", "1", "--record", str(record)),
+    })  # fmt: skip
+    proc = mcpzip(config, clean_env())
+    proc.initialize()
+    secret_uri = "vault://prod/db-password?token=s3cr3t-in-a-uri"
+    response = proc.request("resources/read", {"uri": secret_uri})
+    assert response["error"]["code"] == -32002 and response["error"]["data"] == {"uri": secret_uri}
+    assert proc.close() == 0
+    assert not reads.exists()
+    assert "s3cr3t-in-a-uri" not in record.read_text()

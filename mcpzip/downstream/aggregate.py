@@ -5,7 +5,8 @@ config order; prompts are renamed ``server__prompt`` (like tools) and
 resource URIs are kept as the upstream gave them, so reads are routed
 through a URI -> server table built from the listings.  When two servers
 claim the same URI (or URI template), the first in config order wins and the
-clash is logged once.  The rules are stated for users in docs/protocol.md.
+clash is logged once; of several matching templates, the most specific wins,
+and a URI nothing claims is never sent around to every server.  The rules are stated for users in docs/protocol.md.
 
 Only upstreams that declare a capability are asked for it.  A failing or
 silent upstream is left out of a list (with a log line) within a bounded
@@ -350,9 +351,9 @@ class Aggregator:
                 owner = self._routes[RESOURCES].get(uri)
                 if owner is None and template_ref:
                     owner = self._routes[TEMPLATES].get(uri)
-                templates = sorted(self._routes[TEMPLATES].items(), key=lambda kv: self._order[kv[1]])
+                templates = list(self._routes[TEMPLATES].items())
             if owner is None:
-                owner = next((s for t, s in templates if template_matches(t, uri)), None)
+                owner = _most_specific([(t, s) for t, s in templates if template_matches(t, uri)], self._order)
             if owner is not None:
                 return owner
         return None
@@ -362,20 +363,15 @@ class Aggregator:
     def _read(self, params: dict, modern: bool, context: CallContext | None) -> dict:
         uri = _uri_param(params)
         owner = self._route(uri)
-        candidates = [owner] if owner else [n for n in self.servers if self._may_offer(n, "resources")]
-        forward = _without_meta(params)
-        result: Any = _NOT_OFFERED
-        for name in candidates:
-            try:
-                result = self._forward(name, "resources", "resources/read", forward, context, modern)
-            except RPCError:
-                # Unlisted and unmatched: each server is asked in config
-                # order; only a single candidate's own refusal is passed on.
-                if len(candidates) == 1:
-                    raise
-                continue
-            if result is not _NOT_OFFERED:
-                break
+        if owner is None:
+            # Unlisted and unmatched: never asked around (the URI may carry what
+            # one server's resources hold); only a sole server with resources
+            # can be the one meant.
+            offering = [n for n in self.servers if self._may_offer(n, "resources")]
+            owner = offering[0] if len(offering) == 1 else None
+        if owner is None:
+            raise _not_found(uri, modern)
+        result = self._forward(owner, "resources", "resources/read", _without_meta(params), context, modern)
         if result is _NOT_OFFERED:
             raise _not_found(uri, modern)
         if modern and result.get("resultType", "complete") == "complete":
@@ -579,6 +575,31 @@ def _not_found(uri: str, modern: bool) -> RPCError:
 
 
 # -- URI templates (RFC 6570), matched leniently ---------------------------------------
+
+
+def _most_specific(matches: list[tuple[str, str]], order: dict[str, int]) -> str | None:
+    """The server of the template with the most literal characters (then the first in config order).
+
+    ``{+any}`` matches everything, so the template that spells out most of
+    the URI is the one meant — however early a broad one comes in the config.
+    """
+    if not matches:
+        return None
+    template, server = min(matches, key=lambda m: (-_literal_length(m[0]), order[m[1]]))
+    return server
+
+
+def _literal_length(template: str) -> int:
+    """How many characters of *template* are outside its ``{…}`` expressions."""
+    total, depth = 0, 0
+    for ch in template:
+        if ch == "{":
+            depth += 1
+        elif ch == "}" and depth:
+            depth -= 1
+        elif not depth:
+            total += 1
+    return total
 
 _TEMPLATE_PATTERNS: dict[str, Any] = {}
 # What each expression operator can expand to; a plain {var} stays within a path segment.
