@@ -86,19 +86,53 @@ def test_login_then_serve_with_refresh_then_logout(tmp_path, mcpzip, oauth_serve
     assert browser_visits(tmp_path) == visits  # terminal commands never open a browser
 
 
-def test_serve_signs_in_by_itself_and_lists_tools_afterwards(tmp_path, mcpzip, oauth_server):
+def test_serve_signs_in_by_itself_and_the_call_waits_for_it(tmp_path, mcpzip, oauth_server):
+    # The person takes a few seconds in the browser; the call that caused the
+    # sign-in waits for it instead of failing, and search says what is going on.
     server = oauth_server()
     config = _config(tmp_path, server)
-    proc = mcpzip(config, clean_env(**browser_env(tmp_path)))
+    proc = mcpzip(config, clean_env(**browser_env(tmp_path, mode="slow", TEST_BROWSER_DELAY="6")))
     proc.initialize()
-    first = proc.execute("remote__echo", {"text": "x"})
-    assert first["isError"] and "mcpzip login remote" in first["content"][0]["text"]
-    deadline = time.monotonic() + 30
-    while "remote__echo" not in proc.text("search_tools", {"query": "echo"}):
+    rid = proc.start_request("tools/call", {"name": "execute_tool",
+                                            "arguments": {"name": "remote__echo", "arguments": {"text": "x"}}})
+    deadline = time.monotonic() + 20
+    while "remote (signing in (browser opened))" not in proc.text("search_tools", {"query": "zebra crossing"}):
         assert time.monotonic() < deadline, proc.stderr
-        time.sleep(0.2)  # polling the model-visible state; no event to wait on from outside
-    assert proc.execute("remote__echo", {"text": "ok"})["content"][0]["text"] == "ok"
+    assert proc.response(rid, timeout=60)["result"]["content"] == [{"type": "text", "text": "x"}]
     assert server.stats()["authorizations"] == 1
+    assert "remote (" in proc.text("search_tools", {"query": "zebra crossing"})
+    assert "signing in" not in proc.text("search_tools", {"query": "zebra crossing"})
+    assert proc.close() == 0
+
+
+def test_a_sign_in_completed_while_execute_tool_waits_makes_that_call_succeed(tmp_path, mcpzip, oauth_server):
+    server = oauth_server()
+    config = _config(tmp_path, server)
+    env = clean_env(**browser_env(tmp_path))
+    assert run_cli("login", "--config", str(config), env=env).returncode == 0
+    assert run_cli("list", "--config", str(config), env=env).returncode == 0  # the tools are in the cache now
+    assert run_cli("logout", "remote", "--config", str(config), env=env).returncode == 0
+    proc = mcpzip(config, clean_env(**browser_env(tmp_path, mode="slow", TEST_BROWSER_DELAY="3")))
+    proc.initialize()
+    assert proc.execute("remote__echo", {"text": "waited"}, timeout=60)["content"][0]["text"] == "waited"
+    assert server.stats()["authorizations"] == 2  # the login, then the one the call waited for
+    assert proc.close() == 0
+
+
+def test_an_abandoned_sign_in_ends_the_wait_and_is_not_reopened_at_once(tmp_path, mcpzip, oauth_server):
+    server = oauth_server()
+    config = _config(tmp_path, server)
+    proc = mcpzip(config, clean_env(MCPZIP_LOGIN_TIMEOUT="2", **browser_env(tmp_path, mode="refuse")))
+    proc.initialize()
+    started = time.monotonic()
+    first = proc.execute("remote__echo", {"text": "x"}, timeout=60)
+    assert first["isError"] and "mcpzip login remote" in first["content"][0]["text"], first
+    assert time.monotonic() - started < 20  # the sign-in's own limit ended the wait, not the call's
+    for _ in range(3):
+        again = proc.execute("remote__echo", {"text": "x"})
+        assert again["isError"] and "mcpzip login remote" in again["content"][0]["text"], again
+    assert len([v for v in browser_visits(tmp_path) if v.startswith("open ")]) == 1
+    assert server.stats()["authorizations"] == 0
     assert proc.close() == 0
 
 

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from .results import Results
 
 MAX_LIMIT = 50
+# A server whose sign-in is under way, in search's list of servers.
+SIGNING_IN = "signing in (browser opened)"
 DESCRIPTION_CHARS = 160
 PARAMS_SHOWN = 8
 # Rounds of ``input_required`` answered for the client before giving up.
@@ -270,11 +272,12 @@ class MetaTools:
         from ..knowledge.search import topics
 
         tools = self.catalog.server_tools(name)
-        if not tools and self.catalog.error(name):
-            return f"{name} (unavailable)"
+        signing_in = self.pool.signing_in(name)
+        if not tools and (signing_in or self.catalog.error(name)):
+            return f"{name} ({SIGNING_IN if signing_in else 'unavailable'})"
         about = self.pool.known.about(name) or ", ".join(topics(tools)) or ", ".join(t.name for t in tools[:5])
         n = len(tools)
-        head = f"{name} ({n} tool{'s' if n != 1 else ''})"
+        head = f"{name} ({n} tool{'s' if n != 1 else ''}{'; ' + SIGNING_IN if signing_in else ''})"
         return log.strip_controls(f"{head}: {about}") if about else head
 
     def call(self, name: str, arguments: Any, context: CallContext | None = None) -> dict:

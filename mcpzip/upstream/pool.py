@@ -25,7 +25,7 @@ class StartBackoff(UpstreamError):
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, TypeVar
+    from typing import Any, Callable, TypeVar
 
     from ..base.config import Config, ServerConfig
     from .session import CallContext
@@ -235,13 +235,59 @@ class Pool:
         return conn
 
     def list_tools(self, name: str, timeout: float) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        return self._on_connection(name, timeout, lambda conn: conn.list_tools(max(0.001, deadline - time.monotonic())))
+        started = time.monotonic()
+        deadline = started + timeout
+
+        def listing(conn: Upstream) -> list[dict]:
+            return conn.list_tools(max(0.001, deadline - time.monotonic()))
+
+        return self._through_sign_in(name, started, deadline, lambda: self._on_connection(name, timeout, listing),
+                                     lambda: self._on_connection(name, _left(deadline), listing))  # fmt: skip
 
     def call_tool(self, server: str, tool: str, arguments: dict, timeout: float | None,
                   context: CallContext | None = None) -> dict:  # fmt: skip
+        started = time.monotonic()
+        deadline = started + timeout if timeout else None
         connect_timeout = min(timeout, CONNECT_TIMEOUT) if timeout else CONNECT_TIMEOUT
-        return self._on_connection(server, connect_timeout, lambda conn: conn.call_tool(tool, arguments, timeout, context))
+        return self._through_sign_in(
+            server, started, deadline,
+            lambda: self._on_connection(server, connect_timeout, lambda conn: conn.call_tool(tool, arguments, timeout, context)),
+            lambda: self._on_connection(server, min(_left(deadline) or CONNECT_TIMEOUT, CONNECT_TIMEOUT),
+                                        lambda conn: conn.call_tool(tool, arguments, _left(deadline), context)),
+        )  # fmt: skip
+
+    def _through_sign_in(self, name: str, started: float, deadline: float | None, first: Callable[[], T],
+                         again: Callable[[], T]) -> T:  # fmt: skip
+        """*first*; if it failed before anything was sent while a sign-in to *name* is under way,
+        wait for the sign-in (until *deadline*) and, once it succeeded, *again*."""
+        try:
+            return first()
+        except UpstreamError as e:
+            if not _unsent(e) or not self._signed_in_meanwhile(name, started, deadline):
+                raise
+        log.info("%s: signed in; trying again", name)
+        return again()
+
+    def signing_in(self, name: str) -> bool:
+        """Whether a sign-in to *name* (a browser window) is under way."""
+        authorizer = self._authorizer(name)
+        return authorizer is not None and authorizer.signing_in()
+
+    def _signed_in_meanwhile(self, name: str, since: float, deadline: float | None) -> bool:
+        authorizer = self._authorizer(name)
+        if authorizer is None:
+            return False
+        if authorizer.signing_in():
+            log.info("%s: waiting for the sign-in in the browser", name)
+        return authorizer.wait_for_sign_in(_left(deadline), since)
+
+    def _authorizer(self, name: str) -> Any:
+        from . import auth  # light: the OAuth machinery is in its submodules
+
+        server = self.config.servers.get(name)
+        if server is None or server.type == "stdio" or self.transport_options["auth_flow"] != auth.BACKGROUND:
+            return None  # only serve signs in by itself
+        return auth.existing(server, self.config.auth_dir)
 
     def _on_connection(self, name: str, connect_timeout: float, action: Callable[[Upstream], T]) -> T:
         try:
@@ -368,3 +414,12 @@ class Pool:
             for c in stale:
                 log.info("%s: closing after %.0f idle minutes", c.name, idle / 60)
                 c.close()
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.001, deadline - time.monotonic())
+
+
+def _unsent(error: UpstreamError) -> bool:
+    """Whether *error* means the request never reached the server (a refused or failed start, a closed connection)."""
+    return isinstance(error, (NotSent, StartBackoff)) or isinstance(error.__cause__, (NotSent, transports.TransportClosed))

@@ -10,6 +10,8 @@ after an automatic approval, ending on mcpzip's callback page.  Environment:
 * ``TEST_BROWSER_MODE=wrong-state``: before following, visit the callback
   with a forged ``state`` (and then the real redirect).
 * ``TEST_BROWSER_MODE=refuse``: record the visit and do nothing else.
+* ``TEST_BROWSER_MODE=slow``: wait ``TEST_BROWSER_DELAY`` seconds (a person
+  reading the page), then follow.
 * ``TEST_BROWSER_MODE=odd-state``: before following, visit the callback with a
   non-ASCII ``state`` (and then the real redirect).
 * ``TEST_BROWSER_MODE=preconnect``: before following, open a connection to the
@@ -57,6 +59,10 @@ def main() -> int:
     log(f"open {url}")
     if mode == "refuse":
         return 0
+    if mode == "slow":
+        import time
+
+        time.sleep(float(os.environ.get("TEST_BROWSER_DELAY", "3")))
     redirect_uri = parse_qs(urlsplit(url).query).get("redirect_uri", [""])[0]
     if mode == "wrong-state" and redirect_uri:
         status, _ = fetch(redirect_uri + "?" + urlencode({"code": "forged", "state": "not-the-state"}))

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ...base.config import ServerConfig
     from .authorizer import Authorizer
 
-__all__ = ["BACKGROUND", "FOREGROUND", "NEVER", "AuthError", "AuthRequired", "for_server"]
+__all__ = ["BACKGROUND", "FOREGROUND", "NEVER", "AuthError", "AuthRequired", "existing", "for_server"]
 
 _lock = threading.Lock()
 _authorizers: dict[tuple, Authorizer] = {}
@@ -44,3 +44,9 @@ def for_server(server: ServerConfig, auth_dir: str, mode: str = NEVER,
         if found is None:
             found = _authorizers[key] = Authorizer(server, auth_dir, mode, on_authorized)
         return found
+
+
+def existing(server: ServerConfig, auth_dir: str) -> Authorizer | None:
+    """*server*'s authorizer if one was made (None: nothing has needed it yet)."""
+    with _lock:
+        return _authorizers.get((auth_dir, server.name, server.url))

@@ -200,6 +200,20 @@ class Authorizer:
                 raise AuthRequired(f"server {self.name} needs authorization again; mcpzip signs in by itself "
                                    f"in {wait:.0f} s at the earliest, or {login} now")  # fmt: skip
 
+    def signing_in(self) -> bool:
+        """Whether a background sign-in (a browser window) is under way."""
+        flow = self._flow
+        return flow is not None and flow.is_alive()
+
+    def wait_for_sign_in(self, timeout: float | None, since: float) -> bool:
+        """Wait up to *timeout* for a sign-in under way; True when one succeeded after *since* (monotonic)."""
+        flow = self._flow
+        if flow is not None and flow.is_alive():
+            flow.join(timeout)
+        with self._lock:
+            done = self._flow_header
+        return done is not None and done[1] >= since
+
     def _pending_message(self) -> str:
         return (
             f"server {self.name} needs authorization: mcpzip opened a browser window to sign in "
