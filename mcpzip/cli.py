@@ -42,7 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", metavar="PATH", help="config file (default ~/.config/compressed-mcp-proxy/config.json)")
         return p
 
-    command("serve", "run the proxy over stdio (for your AI client)")
+    p = command("serve", "run the proxy over stdio (for your AI client)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--http", metavar="[HOST:]PORT",
+                     help="serve every client over Streamable HTTP on this loopback port (one mcpzip for all)")
+    how.add_argument("--shared", action="store_true",
+                     help="relay stdio to the shared mcpzip of this config, starting it when none runs")
     p = command("list", "list every server and its tools")
     p.add_argument("--cached", action="store_true", help="show the cache without starting servers")
     p = command("search", "search the tools like the model does")
@@ -177,6 +182,59 @@ def serve(config_path: str | None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         server.metatools.close()
     return EXIT_OK
+
+
+def serve_http(config_path: str | None, address: str) -> int:
+    """The shared mcpzip: every client over Streamable HTTP on a loopback port (docs/sharing.md)."""
+    import signal
+
+    from .downstream.sharing import Place
+    from .downstream.wiring import build_front
+
+    host, port = _loopback_address(address)
+    config = config_module.load(config_path)
+    files.remove_stale_temporaries(os.path.dirname(config.cache_path))
+    place = Place(config.path)
+    try:
+        front, tools = build_front(config, host, port, place.secret(), place)
+    except OSError as e:
+        raise CommandError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _n, _f: front.stop())
+    try:
+        front.serve_forever()
+    finally:
+        tools.close()
+    return EXIT_OK
+
+
+def _loopback_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    host = host or "127.0.0.1"
+    if host.strip("[]") not in ("127.0.0.1", "localhost", "::1"):
+        # Other machines would reach every server of the user's with the user's
+        # credentials; a bearer secret over plain HTTP is not enough for that.
+        raise CommandError(f"serve --http listens on loopback only (127.0.0.1, localhost or [::1]), not {host}")
+    try:
+        number = int(port)
+    except ValueError:
+        raise CommandError(f"serve --http needs [HOST:]PORT, e.g. 127.0.0.1:8765, not {address!r}") from None
+    if not 0 <= number <= 65535:
+        raise CommandError(f"serve --http: port {number} is out of range")
+    return host, number
+
+
+def serve_shared(config_path: str | None) -> int:
+    """What a client's config runs to use the shared mcpzip: stdio in, HTTP out."""
+    from .downstream.sharing import Place, SharingError, StdioRelay
+
+    config = config_module.load(config_path)  # a broken config is reported here, where the user looks
+    stdout = sys.stdout.buffer
+    sys.stdout = sys.stderr
+    try:
+        return StdioRelay(Place(config.path), sys.stdin.buffer, stdout).run()
+    except SharingError as e:
+        raise CommandError(str(e)) from e
 
 
 # -- terminal commands ------------------------------------------------------
@@ -334,7 +392,8 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "serve": lambda args: serve(args.config),
+    "serve": lambda args: serve_http(args.config, args.http) if args.http else (
+        serve_shared(args.config) if args.shared else serve(args.config)),
     "list": cmd_list,
     "search": cmd_search,
     "describe": cmd_describe,

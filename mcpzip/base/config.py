@@ -23,6 +23,7 @@ DEFAULT_MODEL = "gemini-2.0-flash"
 DEFAULT_LIMIT = 5
 MAX_LIMIT = 50
 DEFAULT_IDLE_MINUTES = 5.0
+DEFAULT_SHARED_IDLE_MINUTES = 30.0
 DEFAULT_CALL_SECONDS = 120.0
 MAX_CALL_SECONDS = 86400.0  # longer waits overflow the clock's timeouts
 # The largest JSON-RPC message read from a client or an upstream (docs/configuration.md).
@@ -43,10 +44,10 @@ TYPE_ALIASES = {
 
 TOP_KEYS = {"mcpServers", "gemini_api_key", "search", "idle_timeout_minutes", "call_timeout_seconds", "$schema",
             "resources_and_prompts", "max_message_bytes",
-            "max_result_bytes", "env_passthrough"}  # fmt: skip
+            "max_result_bytes", "env_passthrough", "shared_idle_minutes"}  # fmt: skip
 SEARCH_KEYS = {"model", "default_limit"}
 SERVER_KEYS = {"type", "command", "args", "env", "cwd", "url", "headers", "disabled", "oauth", "max_result_bytes",
-               "env_passthrough"}  # fmt: skip
+               "env_passthrough", "shared"}  # fmt: skip
 # Server keys other clients write (Cline, Roo, VS Code, Gemini CLI, ...) that a
 # migrated entry keeps: mcpzip has no use for them, but they are no mistake,
 # so they are noted in the debug log rather than warned about at every start.
@@ -108,6 +109,8 @@ class ServerConfig:
     # More variables of mcpzip's environment for this server (stdio), the
     # top-level list included.
     env_passthrough: list[str] = field(default_factory=list)
+    # False: a shared mcpzip (serve --http) runs one instance per client (per-session state).
+    shared: bool = True
 
     def describe(self) -> str:
         """A short, secret-free account of how the server is reached."""
@@ -137,6 +140,8 @@ class Config:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     # Results larger than this reach the model cut, the rest readable on request; 0: off.
     max_result_bytes: int = DEFAULT_RESULT_BYTES
+    # A shared mcpzip (serve --http) with no client for this long stops.
+    shared_idle_minutes: float = DEFAULT_SHARED_IDLE_MINUTES
 
     def result_budget(self, server: str) -> int:
         """The result budget for *server*'s tools."""
@@ -260,6 +265,7 @@ def parse(data: Any, path: str, environ: dict[str, str]) -> Config:
         resources_and_prompts=resources_and_prompts,
         max_message_bytes=max_message_bytes,
         max_result_bytes=_number(data, "max_result_bytes", DEFAULT_RESULT_BYTES, where, integer=True),
+        shared_idle_minutes=_number(data, "shared_idle_minutes", DEFAULT_SHARED_IDLE_MINUTES, where),
     )
 
 
@@ -293,6 +299,10 @@ def _parse_server(name: Any, raw: Any, where: str, environ: dict[str, str],
         return expand_vars(value, environ, f"{here}: {field_name}", references)
 
     server = ServerConfig(name=name, type=kind, disabled=disabled)
+    shared = raw.get("shared", True)
+    if not isinstance(shared, bool):
+        raise ConfigError(f"{here}: shared must be true or false")
+    server.shared = shared
     if "max_result_bytes" in raw:
         server.max_result_bytes = _number(raw, "max_result_bytes", 0, here, integer=True)
     if kind == "stdio":

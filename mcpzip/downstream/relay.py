@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import queue
+import secrets
 import threading
 import time
 
@@ -27,7 +28,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable
 
+    from typing import Protocol
+
     from .metatools import MetaTools
+
+    class Upstreams(Protocol):
+        """What a client's relay tells the upstreams (the pool, or a shared mcpzip's hub)."""
+
+        def set_client_capabilities(self, offered: dict) -> list[str]: ...
+        def set_log_level(self, level: str) -> None: ...
+        def broadcast(self, method: str) -> None: ...
     from ..upstream.session import Upstream
 
 # MCP logging levels, least to most severe (syslog's).
@@ -78,7 +88,8 @@ class _Held:
 
 class Relay:
     def __init__(self, send: Callable[[dict], None], metatools: MetaTools,
-                 other_notifications: Callable[[str, dict], dict | None] | None = None) -> None:  # fmt: skip
+                 other_notifications: Callable[[str, dict], dict | None] | None = None,
+                 upstreams: Upstreams | None = None) -> None:  # fmt: skip
         """Messages for the client go out through *send*.
 
         *other_notifications* is told (server, message) of the upstream
@@ -89,6 +100,9 @@ class Relay:
         self.send = send
         self._other_notifications = other_notifications
         self.metatools = metatools
+        # Where the client's capabilities and log level go: the pool itself,
+        # or, when mcpzip serves several clients, what they add up to.
+        self.upstreams: Upstreams = metatools.pool if upstreams is None else upstreams
         self.client_capabilities: dict = {}
         # Only a legacy session lets a server send the client requests.
         self.can_ask = False
@@ -118,7 +132,7 @@ class Relay:
         # A legacy server told less at its handshake (the client's initialize
         # came late) is connected again and listed again: some list tools
         # only for a client that can do sampling.
-        for server in self.metatools.pool.set_client_capabilities(offered):
+        for server in self.upstreams.set_client_capabilities(offered):
             self._tools_changed(server)
 
     def supports(self, method: str, params: dict) -> bool:
@@ -178,10 +192,10 @@ class Relay:
         if level not in LOG_LEVELS:
             raise RPCError(jsonrpc.INVALID_PARAMS, f"Invalid params: level must be one of {', '.join(LOG_LEVELS)}")
         self.log_level = level
-        self.metatools.pool.set_log_level(level)
+        self.upstreams.set_log_level(level)
 
     def roots_changed(self) -> None:
-        self.metatools.pool.broadcast("notifications/roots/list_changed")
+        self.upstreams.broadcast("notifications/roots/list_changed")
 
     # -- upstreams --------------------------------------------------------------
 
@@ -292,7 +306,8 @@ class Relay:
         else:
             inner = CallContext(on_progress=context.on_progress, input_responses=context.input_responses,
                                 request_state=context.request_state)  # fmt: skip
-            held = _Held(f"{HELD_PREFIX}{next(self._ids)}", server, inner)
+            # Unguessable: with several clients, only the one holding it may resume the call.
+            held = _Held(f"{HELD_PREFIX}{secrets.token_urlsafe(16)}", server, inner)
             with self._lock:
                 self._held[held.state] = held
 

@@ -103,13 +103,13 @@ class _Request:
 
     __slots__ = ("id", "method", "params", "version", "context")
 
-    def __init__(self, message: dict, version: str | None) -> None:
+    def __init__(self, message: dict, version: str | None, client: str = "") -> None:
         self.id = message["id"]
         self.method: str = message["method"]
         params = message.get("params")
         self.params = params if isinstance(params, dict) else {}
         self.version = version  # a modern version, or None for legacy
-        self.context = CallContext()
+        self.context = CallContext(client=client)
 
 
 class Output:
@@ -137,13 +137,16 @@ class Server:
     Built, with its collaborators, by :func:`mcpzip.downstream.wiring.build_server`.
     """
 
-    def __init__(self, metatools: MetaTools, relay: Relay, aggregate: Aggregator, stdin: IO[bytes], output: Output,
-                 on_settled: Callable[[], None] | None = None,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:  # fmt: skip
+    def __init__(self, metatools: MetaTools, relay: Relay, aggregate: Aggregator, stdin: IO[bytes] | None,
+                 output: Output, on_settled: Callable[[], None] | None = None,
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, client: str = "") -> None:  # fmt: skip
         """*on_settled* runs once, when the client has its tools (see :meth:`settled`).
 
         A line longer than *max_message_bytes* is refused, never held whole.
+        *client* names the client in a shared mcpzip (its calls and kept
+        results are its own); a stdio mcpzip has one client, ``""``.
         """
+        self.client = client
         self.metatools = metatools
         self.max_message_bytes = max_message_bytes
         self.relay = relay
@@ -178,7 +181,7 @@ class Server:
                 if len(line) > limit and not line.endswith(b"\n"):
                     self._refuse_long(line)
                 elif line.strip():
-                    self._handle_safely(line)
+                    self.receive(line)
         finally:
             stop.set()
         log.debug("stdin closed")
@@ -215,7 +218,7 @@ class Server:
         if job is not None:
             job()
 
-    def _handle_safely(self, line: bytes) -> None:
+    def receive(self, line: bytes) -> None:
         """:meth:`handle_line`, with any failure answered (if it was a request) and logged, never raised.
 
         One bad line must not cost the client the session: whatever goes
@@ -271,7 +274,7 @@ class Server:
                 level = meta.get(protocol.META_LOG_LEVEL)
                 if level is not None and level != self.relay.log_level:
                     self.relay.set_level(level)
-        request = _Request(message, version if message["method"] != "initialize" else None)
+        request = _Request(message, version if message["method"] != "initialize" else None, self.client)
         with self._lock:
             if request.id in self._inflight:
                 self.send(jsonrpc.error(request.id, jsonrpc.INVALID_REQUEST, "Invalid Request: id already in use"))

@@ -18,10 +18,14 @@ Terminal commands (``list``, ``search``, ``call``) use only the top part,
 
 from __future__ import annotations
 
+import os
+
 from ..knowledge.catalog import Catalog
 from ..knowledge.servercache import ServerCache
 from ..upstream.pool import Pool
 from .aggregate import Aggregator
+from .clients import ClientHub, SplitPool
+from .httpfront import HttpFront, SessionOutput
 from .metatools import MetaTools
 from .relay import Relay
 from .results import Results
@@ -33,19 +37,25 @@ if TYPE_CHECKING:
     from typing import IO
 
     from ..base.config import Config
+    from .sharing import Place
 
 
-def open_tools(config: Config, auth_flow: str = "never", result_budget: int | None = None) -> MetaTools:
+def open_tools(config: Config, auth_flow: str = "never", result_budget: int | None = None,
+               split: bool = False) -> MetaTools:  # fmt: skip
     """The meta-tools over *config*'s servers (the tool cache is read on first use).
 
     *auth_flow* ``"background"`` lets a remote server that needs a sign-in
     start one by itself; its tools are listed once it completes.
     *result_budget* (the command line's ``--max-bytes``) cuts every result
     to that many bytes and keeps nothing to read later; None: the config's.
+    *split* (a shared mcpzip) gives each client its own instance of the
+    servers marked ``"shared": false``.
     """
     known = ServerCache(config.servers_cache_path, config.servers)
     known.load()
-    pool = Pool(config, known, auth_flow=auth_flow)
+    pool: Pool | SplitPool = Pool(config, known, auth_flow=auth_flow)
+    if split:
+        pool = SplitPool(pool, lambda: Pool(config, known, auth_flow=auth_flow))
     # Each listing is remembered with what the server's tools are about (MetaTools.listed -> ServerCache.record_tools).
     catalog = Catalog(config.servers, config.cache_path, counts_hint=known.tool_counts(),
                       on_update=lambda server, count: tools.listed(server, count))  # fmt: skip
@@ -68,3 +78,36 @@ def build_server(config: Config, stdin: IO[bytes], stdout: IO[bytes]) -> Server:
     tools.pool.handle_upstream_messages(relay.handlers())
     return Server(tools, relay, aggregate, stdin, output, on_settled=tools.refresh,
                   max_message_bytes=config.max_message_bytes)  # fmt: skip
+
+
+def build_front(config: Config, host: str, port: int, secret: str,
+                place: Place | None = None) -> tuple[HttpFront, MetaTools]:  # fmt: skip
+    """The shared mcpzip (``serve --http``): one set of tools, one session per client; close the tools after."""
+    tools = open_tools(config, auth_flow="background", split=True)
+    split = tools.pool
+    aggregate = Aggregator(config, split)
+    hub = ClientHub(split, on_leave=split.drop)
+    split.for_each_pool(lambda pool: _listen(pool, hub, aggregate))
+
+    def new_session(client: str, output: SessionOutput) -> Server:
+        """One client's relay and server over the shared tools."""
+        relay = Relay(output.send, tools, other_notifications=aggregate.on_upstream_notification,
+                      upstreams=hub.for_client(client))  # fmt: skip
+        hub.join(client, relay)
+        return Server(tools, relay, aggregate, None, output, max_message_bytes=config.max_message_bytes, client=client)
+
+    def status() -> dict:
+        return {"pid": os.getpid(), "servers": sorted(c.name for c in tools.pool.connections())}
+
+    front = HttpFront(host, port, secret, new_session, hub, place, config.shared_idle_minutes,
+                      config.max_message_bytes, status)  # fmt: skip
+    # One client's handshake is not the moment to wait for: list the servers now.
+    tools.refresh()
+    return front, tools
+
+
+def _listen(pool: Pool, hub: ClientHub, aggregate: Aggregator) -> None:
+    """Register a shared mcpzip's listeners with *pool* (the shared one, or a client's own)."""
+    if aggregate.enabled:
+        pool.when_connected(aggregate.connected)
+    pool.handle_upstream_messages(hub.handlers())

@@ -128,14 +128,15 @@ class Handlers:
 
 
 class _Pending:
-    __slots__ = ("event", "response", "failure", "on_progress", "deadline_extended")
+    __slots__ = ("event", "response", "failure", "on_progress", "deadline_extended", "client")
 
-    def __init__(self, on_progress: Callable[[dict], None] | None) -> None:
+    def __init__(self, on_progress: Callable[[dict], None] | None, client: str = "") -> None:
         self.event = threading.Event()
         self.response: dict | None = None
         self.failure: str | None = None
         self.on_progress = on_progress
         self.deadline_extended = 0.0
+        self.client = client  # who asked (CallContext.client)
 
 
 class Upstream:
@@ -280,6 +281,11 @@ class Upstream:
     def in_flight(self) -> int:
         return len(self._pending)
 
+    def callers(self) -> set[str]:
+        """The clients with a request to this server in flight (a shared mcpzip routes by them)."""
+        with self._lock:
+            return {p.client for p in self._pending.values()}
+
     def close(self) -> None:
         self._fail_all("the connection was closed")
         self.transport.close()
@@ -312,7 +318,7 @@ class Upstream:
         if self.closed_reason is not None:
             raise NotSent(self.closed_reason)
         request_id = next(self._ids)
-        pending = _Pending(context.on_progress if context else None)
+        pending = _Pending(context.on_progress if context else None, context.client if context else "")
         if pending.on_progress is not None:
             params = protocol.with_meta(params, {"progressToken": request_id})
         if self.era == protocol.MODERN:

@@ -1,0 +1,450 @@
+"""mcpzip over Streamable HTTP for all of a user's clients (``serve --http``).
+
+One pool, one catalog, one OAuth store; one :class:`~.server.Server` and one
+:class:`~.relay.Relay` per client session, so each client's capabilities,
+requests, cancellations, log level and notifications stay its own (the
+:class:`~.clients.ClientHub` routes what upstreams say).
+
+Both eras, as over stdio: an ``initialize`` opens a legacy session (its id in
+``Mcp-Session-Id``); a request carrying the modern ``_meta`` is served
+statelessly, by one session all modern requests share.  A request's answer
+is a JSON body, or, when the client accepts one, an event stream that also
+carries the progress, log messages and requests for the client that arise
+while it runs.  ``GET`` opens a session's stream for everything else;
+``DELETE`` ends a session.
+
+Who may connect: the server binds loopback only, checks ``Host`` and
+``Origin`` on every request (a web page cannot reach it through DNS
+rebinding) and requires the bearer secret kept in ``shared/secret`` (0600).
+docs/sharing.md has the security model.
+
+Threading contract: ``ThreadingHTTPServer`` serves each HTTP request on a
+thread of its own; sessions are created and found under ``_lock``; a
+session's :class:`SessionOutput` is called from any thread.
+"""
+
+from __future__ import annotations
+
+import collections
+import hmac
+import http.server
+import queue
+import secrets
+import threading
+import time
+
+from ..base import jsonrpc, log, protocol
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+    from .clients import ClientHub
+    from .server import Server
+    from .sharing import Place
+
+    NewSession = Callable[[str, "SessionOutput"], Server]
+
+PATH = "/mcp"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+# Messages for a session that has no stream open are kept, up to this many.
+BACKLOG = 1000
+# An open stream gets a comment this often, so a client that went away is noticed.
+KEEPALIVE_SECONDS = 15.0
+MODERN_CLIENT = "modern"  # the session all stateless (modern) requests share
+
+
+class _Exchange:
+    """One request waiting for its answer, and (for a stream) the messages that come before it."""
+
+    __slots__ = ("id", "stream", "messages")
+
+    def __init__(self, rid: Any, stream: bool) -> None:
+        self.id = rid
+        self.stream = stream
+        self.messages: queue.SimpleQueue = queue.SimpleQueue()
+
+
+class SessionOutput:
+    """Where a session's outgoing messages go: the request they answer, an open stream, or the backlog."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # guards _waiting, _streams and _backlog
+        self._backlog_ready = threading.Condition(self._lock)  # the backlog got a message, or closed
+        self._waiting: dict[Any, _Exchange] = {}
+        self._streams: list[_Exchange] = []  # open event streams of requests, newest last
+        self._backlog: collections.deque = collections.deque(maxlen=BACKLOG)
+        self.closed = False
+
+    def expect(self, rid: Any, stream: bool) -> _Exchange:
+        exchange = _Exchange(rid, stream)
+        with self._lock:
+            self._waiting[rid] = exchange
+            if stream:
+                self._streams.append(exchange)
+        return exchange
+
+    def forget(self, exchange: _Exchange) -> None:
+        with self._lock:
+            if self._waiting.get(exchange.id) is exchange:
+                del self._waiting[exchange.id]
+            if exchange in self._streams:
+                self._streams.remove(exchange)
+
+    def send(self, message: dict) -> None:
+        with self._lock:
+            if "method" not in message:
+                exchange = self._waiting.pop(message.get("id"), None)
+                if exchange is None:
+                    log.debug("an answer for a request nobody waits for was dropped")
+                    return
+            elif self._streams:
+                exchange = self._streams[-1]  # the newest request of this client: the likeliest cause
+            else:
+                self._backlog.append(message)
+                self._backlog_ready.notify_all()
+                return
+        exchange.messages.put(message)
+
+    def next_unrequested(self, timeout: float) -> dict | None:
+        """A message for the session's own stream, or None after *timeout* (or once closed)."""
+        with self._lock:
+            self._backlog_ready.wait_for(lambda: self._backlog or self.closed, timeout)
+            return self._backlog.popleft() if self._backlog and not self.closed else None
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            self._backlog_ready.notify_all()
+            waiting = list(self._waiting.values())
+        for exchange in waiting:
+            exchange.messages.put(None)  # ends the wait: no answer will come
+
+
+class _Session:
+    __slots__ = ("id", "server", "output", "last_seen", "listening")
+
+    def __init__(self, sid: str, server: Server, output: SessionOutput) -> None:
+        self.id = sid
+        self.server = server
+        self.output = output
+        self.last_seen = time.monotonic()
+        self.listening = 0  # open GET streams
+
+
+class HttpFront:
+    """The shared mcpzip: sessions over one set of tools, behind loopback, Host/Origin and bearer checks."""
+
+    def __init__(self, host: str, port: int, secret: str, new_session: NewSession, hub: ClientHub,
+                 place: Place | None, idle_minutes: float, max_body: int,
+                 status: Callable[[], dict]) -> None:  # fmt: skip
+        self._secret = f"Bearer {secret}".encode()
+        self._new_session = new_session
+        self._hub = hub
+        self._place = place
+        self._idle = idle_minutes * 60
+        self._max_body = max_body
+        self._status = status
+        self._lock = threading.Lock()  # guards _sessions and _last_client
+        self._sessions: dict[str, _Session] = {}
+        self._last_client = time.monotonic()
+        self._stopping = threading.Event()
+        self.httpd = _Httpd((host.strip("[]"), port), _Handler, self)
+        self.port = self.httpd.server_address[1]
+
+    # -- running -----------------------------------------------------------------
+
+    def serve_forever(self) -> None:
+        if self._place is not None:
+            self._place.write_state(self.port)
+        log.info("serving MCP on http://127.0.0.1:%d%s", self.port, PATH)
+        threading.Thread(target=self._watch_idle, name="mcpzip-shared-idle", daemon=True).start()
+        try:
+            self.httpd.serve_forever(poll_interval=0.5)
+        finally:
+            self._close_sessions()
+            self.httpd.server_close()
+            if self._place is not None:
+                self._place.clear_state()
+
+    def stop(self) -> None:
+        """Stop serving; call from another thread than :meth:`serve_forever` (``shutdown`` waits for it)."""
+        if not self._stopping.is_set():
+            self._stopping.set()
+            threading.Thread(target=self.httpd.shutdown, daemon=True).start()
+
+    def _watch_idle(self) -> None:
+        """Drop sessions unused for the idle time; stop when no client is left for as long."""
+        while not self._stopping.wait(min(5.0, max(0.2, self._idle / 4))):
+            now = time.monotonic()
+            with self._lock:
+                stale = [s for s in self._sessions.values() if not s.listening and now - s.last_seen > self._idle]
+                for session in stale:
+                    del self._sessions[session.id]
+                if self._sessions:
+                    self._last_client = now
+                quiet = not self._sessions and now - self._last_client > self._idle
+            for session in stale:
+                self._end(session)
+            if quiet:
+                log.info("no client for %.0f s: the shared mcpzip stops", self._idle)
+                self.stop()
+                return
+
+    def _close_sessions(self) -> None:
+        with self._lock:
+            sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            self._end(session)
+
+    def _end(self, session: _Session) -> None:
+        session.output.close()
+        session.server.drain(0)
+        self._hub.leave(session.id)
+
+    # -- sessions ----------------------------------------------------------------
+
+    def open_session(self, sid: str | None = None) -> _Session:
+        sid = sid or secrets.token_urlsafe(24)
+        output = SessionOutput()
+        session = _Session(sid, self._new_session(sid, output), output)
+        with self._lock:
+            self._sessions[sid] = session
+            self._last_client = time.monotonic()
+        return session
+
+    def session(self, sid: str) -> _Session | None:
+        with self._lock:
+            found = self._sessions.get(sid)
+            if found is not None:
+                found.last_seen = self._last_client = time.monotonic()
+            return found
+
+    def modern_session(self) -> _Session:
+        return self.session(MODERN_CLIENT) or self.open_session(MODERN_CLIENT)
+
+    def close_session(self, sid: str) -> bool:
+        with self._lock:
+            session = self._sessions.pop(sid, None)
+        if session is not None:
+            self._end(session)
+        return session is not None
+
+    def clients(self) -> int:
+        with self._lock:
+            return sum(1 for sid in self._sessions if sid != MODERN_CLIENT)
+
+    def status(self) -> dict:
+        return {**self._status(), "clients": self.clients()}
+
+    # -- checks ------------------------------------------------------------------
+
+    def refusal(self, headers: Any) -> tuple[int, str] | None:
+        """Why a request may not go on (status, message), or None.
+
+        Host and Origin stop a web page that a DNS rebinding points at us;
+        the secret stops every other local program and user.
+        """
+        host = headers.get("Host") or ""
+        if host not in {f"{name}:{self.port}" for name in LOOPBACK_HOSTS}:
+            return 403, "Forbidden: the Host header must name this loopback server"
+        origin = headers.get("Origin")
+        if origin is not None and origin not in {f"http://{name}:{self.port}" for name in LOOPBACK_HOSTS}:
+            return 403, "Forbidden: requests from web pages of another origin are refused"
+        offered = (headers.get("Authorization") or "").encode("utf-8", "replace")
+        if not hmac.compare_digest(offered, self._secret):
+            return 401, "Unauthorized: send the bearer secret of this mcpzip (shared/secret beside the config)"
+        return None
+
+    @property
+    def max_body(self) -> int:
+        return self._max_body
+
+
+class _Httpd(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple, handler: type, front: HttpFront) -> None:
+        self.front = front
+        super().__init__(address, handler)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Httpd
+    # A connection that sends nothing is closed after this long.
+    timeout = 600
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        log.debug("http: " + format, *args)
+
+    # -- verbs -------------------------------------------------------------------
+
+    def do_POST(self) -> None:
+        front = self._checked()
+        if front is None:
+            return
+        body = self._body(front)
+        if body is None:
+            return
+        try:
+            message = jsonrpc.decode(body)
+        except ValueError:
+            self._json(400, jsonrpc.error(None, jsonrpc.PARSE_ERROR, "Parse error: the body is not valid JSON"))
+            return
+        session, new = self._session_for(front, message)
+        if session is None:
+            return
+        if jsonrpc.kind(message) != "request":
+            session.server.receive(body)
+            self._empty(202)
+            return
+        streaming = "text/event-stream" in (self.headers.get("Accept") or "")
+        exchange = session.output.expect(message["id"], streaming)
+        try:
+            session.server.receive(body)
+            extra = {"Mcp-Session-Id": session.id} if new else {}
+            if streaming:
+                self._stream_answer(exchange, extra)
+            else:
+                self._json_answer(exchange, extra)
+        finally:
+            session.output.forget(exchange)
+
+    def do_GET(self) -> None:
+        front = self._checked(allow_status=True)
+        if front is None:
+            return
+        if self.path == "/status":
+            self._json(200, front.status())
+            return
+        sid = self.headers.get("Mcp-Session-Id")
+        if not sid:
+            self._json(405, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Method Not Allowed: GET needs a session"),
+                       {"Allow": "POST, DELETE"})  # fmt: skip
+            return
+        session = front.session(sid)
+        if session is None:
+            self._json(404, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Session not found"))
+            return
+        self._start_stream({})
+        session.listening += 1
+        try:
+            while not session.output.closed:
+                message = session.output.next_unrequested(KEEPALIVE_SECONDS)
+                self.wfile.write(_event(message) if message is not None else b": keepalive\n\n")
+                self.wfile.flush()
+        except OSError:
+            pass  # the client went away
+        finally:
+            session.listening -= 1
+            session.last_seen = time.monotonic()
+
+    def do_DELETE(self) -> None:
+        front = self._checked()
+        if front is None:
+            return
+        ended = front.close_session(self.headers.get("Mcp-Session-Id") or "")
+        self._empty(200 if ended else 404)
+
+    # -- pieces ------------------------------------------------------------------
+
+    def _checked(self, allow_status: bool = False) -> HttpFront | None:
+        front = self.server.front
+        if self.path != PATH and not (allow_status and self.path == "/status"):
+            self._json(404, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, f"Not Found: MCP is served at {PATH}"))
+            return None
+        refusal = front.refusal(self.headers)
+        if refusal is not None:
+            status, text = refusal
+            extra = {"WWW-Authenticate": 'Bearer realm="mcpzip"'} if status == 401 else {}
+            self._json(status, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, text), extra)
+            return None
+        return front
+
+    def _body(self, front: HttpFront) -> bytes | None:
+        try:
+            length = int(self.headers.get("Content-Length") or "")
+        except ValueError:
+            self._json(411, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Length Required"))
+            return None
+        if length < 0 or length > front.max_body:
+            self.close_connection = True
+            self._json(413, jsonrpc.error(None, jsonrpc.INVALID_REQUEST,
+                                          f"Payload Too Large: at most {front.max_body} bytes (max_message_bytes)"))  # fmt: skip
+            return None
+        return self.rfile.read(length)
+
+    def _session_for(self, front: HttpFront, message: Any) -> tuple[_Session | None, bool]:
+        sid = self.headers.get("Mcp-Session-Id")
+        if sid:
+            session = front.session(sid)
+            if session is None:
+                self._json(404, jsonrpc.error(_id_of(message), jsonrpc.INVALID_REQUEST, "Session not found"))
+            return session, False
+        if isinstance(message, dict) and message.get("method") == "initialize" and "id" in message:
+            return front.open_session(), True
+        meta = protocol.meta_of(message.get("params")) if isinstance(message, dict) else {}
+        if protocol.META_PROTOCOL_VERSION in meta:
+            return front.modern_session(), False
+        self._json(400, jsonrpc.error(_id_of(message), jsonrpc.INVALID_REQUEST,
+                                      "Bad Request: No valid session ID provided"))  # fmt: skip
+        return None, False
+
+    def _stream_answer(self, exchange: _Exchange, extra: dict) -> None:
+        self._start_stream(extra)
+        try:
+            while True:
+                message = exchange.messages.get()
+                if message is None:
+                    return
+                self.wfile.write(_event(message))
+                self.wfile.flush()
+                if "method" not in message:
+                    return
+        except OSError:
+            log.debug("a client left before its answer was written")
+
+    def _json_answer(self, exchange: _Exchange, extra: dict) -> None:
+        while True:
+            message = exchange.messages.get()
+            if message is None or "method" not in message:
+                break
+        if message is None:
+            self._json(503, jsonrpc.error(exchange.id, jsonrpc.INTERNAL_ERROR, "the session ended"))
+        else:
+            self._json(200, message, extra)
+
+    def _start_stream(self, extra: dict) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")  # the stream's end is the connection's
+        for key, value in extra.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.close_connection = True
+
+    def _json(self, status: int, message: Any, extra: dict | None = None) -> None:
+        data = jsonrpc.encode(message)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _empty(self, status: int) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def _event(message: dict) -> bytes:
+    return b"event: message\ndata: " + jsonrpc.encode(message).rstrip(b"\n") + b"\n\n"
+
+
+def _id_of(message: Any) -> Any:
+    rid = message.get("id") if isinstance(message, dict) else None
+    return rid if jsonrpc.valid_id(rid) else None

@@ -1,0 +1,374 @@
+"""One mcpzip for all of a user's clients: where the shared one is, starting it, and the relay to it.
+
+``serve --http`` is the shared mcpzip; ``serve --shared`` is what a client's
+config runs: a small stdio ↔ HTTP relay that finds the shared mcpzip of its
+config, starts one (detached) if none runs, and passes every message through.
+If the shared mcpzip goes away, the relay starts it again, replays the
+client's ``initialize`` and retries the message: the client never notices.
+
+The shared mcpzip of a config keeps its files in ``shared/`` beside it
+(0700): ``secret`` (the bearer secret every request must carry, 0600,
+created on first start), ``state.json`` (its port and pid), ``lock`` (so two
+clients starting at once start one) and ``log`` (its stderr).
+
+Threading contract of :class:`StdioRelay`: :meth:`~StdioRelay.run` reads
+stdin on the calling thread; each request is posted on a thread of its own
+(answers may leave out of order, as from ``serve``), the server's own
+messages arrive on one listening thread; ``_out_lock`` keeps lines whole on
+stdout, ``_lock`` guards the session fields.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+
+import mcpzip
+
+from ..base import files, log
+
+SECRET_BYTES = 32
+# How long a relay waits for a shared mcpzip it started to take connections.
+START_TIMEOUT = 20.0
+CONNECT_TIMEOUT = 5.0
+# Answers still owed when the client closes stdin get this long.
+DRAIN_SECONDS = 5.0
+ACCEPT = "application/json, text/event-stream"
+
+
+class SharingError(Exception):
+    """The shared mcpzip cannot be reached or started; the message says why."""
+
+
+class Place:
+    """The files of the shared mcpzip of one config."""
+
+    def __init__(self, config_path: str) -> None:
+        self.config_path = os.path.abspath(config_path)
+        self.dir = os.path.join(os.path.dirname(self.config_path), "shared")
+        self.secret_path = os.path.join(self.dir, "secret")
+        self.state_path = os.path.join(self.dir, "state.json")
+        self.lock_path = os.path.join(self.dir, "lock")
+        self.log_path = os.path.join(self.dir, "log")
+
+    def ensure_dir(self) -> None:
+        files.ensure_dir(self.dir, 0o700)
+
+    def secret(self) -> str:
+        """The bearer secret, created (0600, never readable by others) on first use."""
+        self.ensure_dir()
+        try:
+            fd = os.open(self.secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            with open(self.secret_path, encoding="ascii") as f:
+                value = f.read().strip()
+            if value:
+                return value
+            raise SharingError(f"{self.secret_path} is empty; delete it and start again") from None
+        value = secrets.token_urlsafe(SECRET_BYTES)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(value + "\n")
+        return value
+
+    def read_state(self) -> dict | None:
+        try:
+            with open(self.state_path, encoding="utf-8") as f:
+                state = json.load(f)
+        except (OSError, ValueError):
+            return None
+        ok = isinstance(state, dict) and isinstance(state.get("port"), int) and isinstance(state.get("pid"), int)
+        return state if ok else None
+
+    def write_state(self, port: int) -> None:
+        self.ensure_dir()
+        data = json.dumps({"port": port, "pid": os.getpid(), "version": mcpzip.__version__}).encode()
+        files.write_atomic(self.state_path, data, 0o600)
+
+    def clear_state(self) -> None:
+        """Forget the state file, if it is this process's."""
+        state = self.read_state()
+        if state is not None and state["pid"] == os.getpid():
+            try:
+                os.unlink(self.state_path)
+            except OSError:
+                pass
+
+
+# -- finding or starting the shared mcpzip ------------------------------------------------
+
+
+def running(place: Place, secret: str) -> dict | None:
+    """The state of the shared mcpzip when it answers, else None."""
+    state = place.read_state()
+    if state is None:
+        return None
+    try:
+        status = _get_status(state["port"], secret)
+    except (OSError, http.client.HTTPException, ValueError):
+        return None
+    return {**state, **status} if status.get("pid") == state["pid"] else None
+
+
+def ensure_running(place: Place, secret: str) -> dict:
+    """The state of the shared mcpzip of *place*, started first when none answers."""
+    found = running(place, secret)
+    if found is not None:
+        return found
+    import fcntl
+
+    place.ensure_dir()
+    with open(place.lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second client starting now waits here, then finds ours
+        found = running(place, secret)
+        if found is not None:
+            return found
+        child = _start(place)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            found = running(place, secret)
+            if found is not None:
+                return found
+            if child.poll() is not None:
+                break
+            time.sleep(0.05)  # polling a file another process writes; bounded by START_TIMEOUT
+    raise SharingError(f"the shared mcpzip did not start; its log is {place.log_path}")
+
+
+def _start(place: Place) -> subprocess.Popen:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(mcpzip.__file__)))
+    code = "import sys; sys.path.insert(0, sys.argv.pop(1)); from mcpzip.cli import main; sys.exit(main())"
+    argv = [sys.executable, "-c", code, root, "serve", "--http", "127.0.0.1:0", "--config", place.config_path]
+    log_fd = os.open(place.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        log.info("starting the shared mcpzip (log %s)", place.log_path)
+        # Its own session: it outlives the client that started it, and a
+        # signal to that client's process group does not reach it.
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_fd,
+                                start_new_session=True, close_fds=True)  # fmt: skip
+    finally:
+        os.close(log_fd)
+
+
+def _get_status(port: int, secret: str) -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=CONNECT_TIMEOUT)
+    try:
+        conn.request("GET", "/status", headers={"Authorization": f"Bearer {secret}"})
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise ValueError(f"HTTP {response.status}")
+        status = json.loads(body)
+        if not isinstance(status, dict):
+            raise ValueError("not an object")
+        return status
+    finally:
+        conn.close()
+
+
+# -- the relay ------------------------------------------------------------------------------
+
+
+class _Gone(Exception):
+    """The shared mcpzip (or our session in it) is gone; the message was not taken."""
+
+
+class StdioRelay:
+    """stdin/stdout of one client ↔ the shared mcpzip's Streamable HTTP endpoint."""
+
+    def __init__(self, place: Place, stdin, stdout) -> None:  # noqa: ANN001
+        self.place = place
+        self.stdin = stdin
+        self.stdout = stdout
+        self.secret = place.secret()
+        self._out_lock = threading.Lock()  # keeps each line whole on stdout
+        self._lock = threading.Lock()  # guards the fields below
+        self._port: int | None = None
+        self._session: str | None = None
+        self._generation = 0  # bumped by each reconnect, so one failure reconnects once
+        self._initialize: bytes | None = None  # replayed after a restart
+        self._listener: threading.Thread | None = None
+        self._posts: set[threading.Thread] = set()
+        self._closing = threading.Event()
+
+    def run(self) -> int:
+        self._port = ensure_running(self.place, self.secret)["port"]
+        for line in iter(self.stdin.readline, b""):
+            if line.strip():
+                self._dispatch(line)
+        self._closing.set()
+        self._finish()
+        return 0
+
+    def _dispatch(self, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            message = None
+        is_request = isinstance(message, dict) and "method" in message and "id" in message
+        if is_request and message.get("method") == "initialize":
+            with self._lock:
+                self._initialize = line
+            self._post(line, message)  # in order: the session id comes with its answer
+            return
+        t = threading.Thread(target=self._post, args=(line, message), name="mcpzip-shared-post", daemon=True)
+        with self._lock:
+            self._posts.add(t)
+        t.start()
+
+    def _post(self, line: bytes, message: object) -> None:
+        try:
+            for attempt in (1, 2):
+                with self._lock:
+                    generation = self._generation
+                try:
+                    self._exchange(line)
+                    return
+                except _Gone as e:
+                    if attempt == 2 or self._closing.is_set():
+                        self._refuse(message, str(e))
+                        return
+                    try:
+                        self._reconnect(generation)
+                    except SharingError as e2:
+                        self._refuse(message, str(e2))
+                        return
+        finally:
+            with self._lock:
+                self._posts.discard(threading.current_thread())
+
+    def _exchange(self, line: bytes, answer: bool = True) -> None:
+        """POST one message; write what comes back to stdout (unless *answer* is false)."""
+        with self._lock:
+            port, session = self._port, self._session
+        headers = {"Content-Type": "application/json", "Accept": ACCEPT, "Authorization": f"Bearer {self.secret}"}
+        if session:
+            headers["Mcp-Session-Id"] = session
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=CONNECT_TIMEOUT)
+        try:
+            try:
+                conn.request("POST", "/mcp", body=line, headers=headers)
+                conn.sock.settimeout(None)  # a call may take as long as its own timeout says
+                response = conn.getresponse()
+            except OSError as e:
+                raise _Gone(f"the shared mcpzip is not answering ({e})") from e
+            if response.status == 404:
+                response.read()
+                raise _Gone("the shared mcpzip no longer knows this session")
+            new_session = response.getheader("Mcp-Session-Id")
+            if new_session:
+                self._opened(new_session)
+            self._copy(response, answer)
+        finally:
+            conn.close()
+
+    def _copy(self, response: http.client.HTTPResponse, answer: bool) -> None:
+        kind = (response.getheader("Content-Type") or "").split(";")[0].strip()
+        if kind == "text/event-stream":
+            for data in _events(response):
+                if answer or b'"method"' in data:  # a replay's own answer is not the client's
+                    self._write(data)
+            return
+        body = response.read()
+        if answer and body.strip() and response.status != 202:
+            self._write(body.strip())
+
+    def _opened(self, session: str) -> None:
+        with self._lock:
+            changed = session != self._session
+            self._session = session
+            if changed or self._listener is None or not self._listener.is_alive():
+                self._listener = threading.Thread(target=self._listen, args=(session,), name="mcpzip-shared-listen",
+                                                  daemon=True)  # fmt: skip
+                self._listener.start()
+
+    def _listen(self, session: str) -> None:
+        """The server's messages outside any request (changed lists, log messages), until the session ends."""
+        with self._lock:
+            port = self._port
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=CONNECT_TIMEOUT)
+        try:
+            conn.request("GET", "/mcp", headers={"Accept": "text/event-stream", "Mcp-Session-Id": session,
+                                                 "Authorization": f"Bearer {self.secret}"})  # fmt: skip
+            conn.sock.settimeout(None)
+            response = conn.getresponse()
+            if response.status == 200:
+                for data in _events(response):
+                    self._write(data)
+        except (OSError, http.client.HTTPException):
+            pass  # the next request notices and reconnects
+        finally:
+            conn.close()
+
+    def _reconnect(self, generation: int) -> None:
+        """Find (or start) the shared mcpzip again and open a new session like the old one."""
+        with self._lock:
+            if generation != self._generation:
+                return  # another thread reconnected already
+            self._generation += 1
+            self._session = None
+            replay = self._initialize
+        log.info("the shared mcpzip went away; reconnecting")
+        self._port = ensure_running(self.place, self.secret)["port"]
+        if replay is None:
+            return
+        try:
+            # The answer to a replayed initialize is not the client's to see.
+            self._exchange(replay, answer=False)
+            self._exchange(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}', answer=False)
+        except _Gone as e:
+            raise SharingError(str(e)) from e
+
+    def _refuse(self, message: object, reason: str) -> None:
+        if isinstance(message, dict) and "method" in message and "id" in message:
+            reply = {"jsonrpc": "2.0", "id": message["id"],
+                     "error": {"code": -32603, "message": f"Internal error: {reason}"}}  # fmt: skip
+            self._write(json.dumps(reply).encode())
+        log.warning("%s", reason)
+
+    def _write(self, data: bytes) -> None:
+        with self._out_lock:
+            try:
+                self.stdout.write(data.replace(b"\n", b"") + b"\n")
+                self.stdout.flush()
+            except (OSError, ValueError):
+                pass  # the client is gone
+
+    def _finish(self) -> None:
+        """Answers still owed get :data:`DRAIN_SECONDS`; then the session is ended."""
+        deadline = time.monotonic() + DRAIN_SECONDS
+        with self._lock:
+            posts = list(self._posts)
+        for t in posts:
+            t.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            port, session = self._port, self._session
+        if port and session:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=CONNECT_TIMEOUT)
+            try:
+                conn.request("DELETE", "/mcp", headers={"Mcp-Session-Id": session, "Authorization": f"Bearer {self.secret}"})
+                conn.getresponse().read()
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                conn.close()
+
+
+def _events(response: http.client.HTTPResponse):  # noqa: ANN202
+    """The ``data`` of each event of a server-sent event stream (the only field mcpzip sends)."""
+    data: list[bytes] = []
+    for raw in iter(response.readline, b""):
+        line = raw.rstrip(b"\r\n")
+        if not line:
+            if data:
+                yield b"\n".join(data)
+            data = []
+        elif line.startswith(b"data:"):
+            data.append(line[6:] if line[5:6] == b" " else line[5:])
+    if data:
+        yield b"\n".join(data)
