@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "the folder whose .cursor/mcp.json or .vscode/mcp.json to use)")
     p.add_argument("--all-projects", action="store_true", help="also migrate the servers of every Claude Code project")
     p.add_argument("--dry-run", action="store_true", help="print the plan and write nothing")
+    p.add_argument("--shared", action="store_true", help="point the client at the shared mcpzip (serve --shared)")
     p = command("init", "create or extend the config: a wizard on a terminal, or flags for scripts")
     p.add_argument("--server", action="append", default=[], metavar="NAME=COMMAND",
                    help="add a stdio server (COMMAND is a command line, split like a shell does); repeatable")
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--merge", action="store_true", help="add to an existing config (init never overwrites one)")
     p.add_argument("-y", "--yes", action="store_true", help="ask nothing: use the flags, merge into an existing config")
     p.add_argument("--no-check", action="store_true", help="do not start the servers to check them")
+    p.add_argument("--shared", action="store_true", help="show the client entry for the shared mcpzip (serve --shared)")
     p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                    help="how long each server may take to start and list its tools (default 30)")
     p = sub.add_parser("pack", help="write mcpzip as one file (a zipapp) to copy anywhere",

@@ -502,3 +502,18 @@ def test_the_client_entry_starts_mcpzip_with_the_migrated_servers(home, tmp_path
         assert proc.wait(15) == 0
         proc.stdout.close()
 
+
+
+def test_migrate_shared_points_the_client_at_the_shared_mcpzip(home):
+    client, _ = place(home, "claude_code.json", ".claude.json", 0o600)
+    result = run_in(home, "migrate", "--shared")
+    assert result.returncode == 0, result.stderr
+    entry = mcpzip_entry()
+    assert read_json(client)["mcpServers"] == {"mcpzip": {**entry, "args": [*entry["args"], "--shared"]}}
+
+
+def test_init_shared_shows_the_shared_entry(home):
+    result = run_in(home, "init", "--server", "fx=" + " ".join(fixture_server()["args"]).join(["python3 ", ""]),
+                    "--yes", "--no-check", "--shared")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert '"serve", "--shared"' in result.stdout

@@ -228,10 +228,12 @@ def remote_packages_note(python: str, remote: list[str]) -> str | None:
         missing, _quote(python))
 
 
-def client_entry(config_path: str) -> dict:
-    """The server entry that makes a client start mcpzip with *config_path*."""
+def client_entry(config_path: str, shared: bool = False) -> dict:
+    """The server entry that makes a client start mcpzip with *config_path* (*shared*: the shared one)."""
     command, *args = launcher()
     args.append("serve")
+    if shared:
+        args.append("--shared")
     if os.path.abspath(config_path) != config_module.default_path():
         args += ["--config", os.path.abspath(config_path)]
     return {"type": "stdio", "command": command, "args": args}
@@ -487,7 +489,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         raise MigrateError(str(e)) from None
 
     plan = Plan(client, path, document, raw, key, scopes, config_path, config_document, config_raw,
-                config_exists, client_entry(config_path))  # fmt: skip
+                config_exists, client_entry(config_path, args.shared))  # fmt: skip
     if skipped:
         plan.notes.append(_skipped_text(skipped))
     if not is_strict_json(raw):

@@ -77,7 +77,7 @@ def verdict(p: Probe) -> str:
     return f"found {p.tools} tool{'s' if p.tools != 1 else ''} ({era}started in {p.start_seconds or 0:.2f} s)"
 
 
-def save(path: str, document: dict | None, servers: dict, key: str | None, out: IO[str]) -> None:
+def save(path: str, document: dict | None, servers: dict, key: str | None, out: IO[str], shared: bool = False) -> None:
     document = dict(document or {})
     table = dict(document.get("mcpServers") or {})
     table.update(servers)
@@ -87,17 +87,17 @@ def save(path: str, document: dict | None, servers: dict, key: str | None, out: 
     write_config(path, document)
     print(f"\nWrote {path} ({len(table)} server{'s' if len(table) != 1 else ''}, mode 600).", file=out)
     remote = [n for n, e in table.items() if isinstance(e, dict) and e.get("url") and not e.get("command")]
-    next_steps(path, out, remote)
+    next_steps(path, out, remote, shared)
 
 
-def next_steps(path: str, out: IO[str], remote: list[str] | None = None) -> None:
+def next_steps(path: str, out: IO[str], remote: list[str] | None = None, shared: bool = False) -> None:
     """What to do now; *remote* names the http/sse servers in the config (their packages are checked)."""
     import json
 
     from .migrate import client_entry, entry_python, remote_packages_note, user_command
 
     flag = "" if path == config_module.default_path() else f" --config {path}"
-    entry = client_entry(path)
+    entry = client_entry(path, shared)
     run = user_command()
     note = remote_packages_note(entry_python(entry), remote or [])
     if note:
@@ -175,7 +175,7 @@ def from_flags(args: argparse.Namespace, path: str, document: dict | None) -> in
         for p in check(path, servers, args.timeout):
             failed += not p.ok
             print(f"  {p.name}: {verdict(p)}")
-    save(path, document, servers, args.gemini_key, sys.stdout)
+    save(path, document, servers, args.gemini_key, sys.stdout, args.shared)
     if failed:
         from .migrate import user_command
 
@@ -302,7 +302,7 @@ class Wizard:
         if not self.confirm(f"Write {self.path} with {total} server{'s' if total != 1 else ''}?", True):
             self.say("Nothing was written.")
             return 1
-        save(self.path, self.document, servers, key or None, self.out)
+        save(self.path, self.document, servers, key or None, self.out, self.args.shared)
         return 0
 
     def ask_server(self) -> dict:

@@ -12,10 +12,10 @@ created on first start), ``state.json`` (its port and pid), ``lock`` (so two
 clients starting at once start one) and ``log`` (its stderr).
 
 Threading contract of :class:`StdioRelay`: :meth:`~StdioRelay.run` reads
-stdin on the calling thread; each request is posted on a thread of its own
-(answers may leave out of order, as from ``serve``), the server's own
-messages arrive on one listening thread; ``_out_lock`` keeps lines whole on
-stdout, ``_lock`` guards the session fields.
+stdin and posts each message on the calling thread; each request's answer is
+read on a thread of its own (answers may leave out of order, as from
+``serve``); the server's own messages arrive on one listening thread.
+``_out_lock`` keeps lines whole on stdout, ``_lock`` guards the session.
 """
 
 from __future__ import annotations
@@ -179,7 +179,13 @@ class _Gone(Exception):
 
 
 class StdioRelay:
-    """stdin/stdout of one client ↔ the shared mcpzip's Streamable HTTP endpoint."""
+    """stdin/stdout of one client ↔ the shared mcpzip's Streamable HTTP endpoint.
+
+    Messages are delivered in the order the client wrote them: each is posted
+    only once the shared mcpzip has taken the one before (a request's answer
+    headers come once it is accepted), so a cancellation never overtakes the
+    request it cancels.  Answers are read on threads of their own.
+    """
 
     def __init__(self, place: Place, stdin, stdout) -> None:  # noqa: ANN001
         self.place = place
@@ -187,21 +193,18 @@ class StdioRelay:
         self.stdout = stdout
         self.secret = place.secret()
         self._out_lock = threading.Lock()  # keeps each line whole on stdout
-        self._lock = threading.Lock()  # guards the fields below
-        self._port: int | None = None
+        self._lock = threading.Lock()  # guards _session, _listener and _answering
+        self._port: int | None = None  # written on the stdin thread only
         self._session: str | None = None
-        self._generation = 0  # bumped by each reconnect, so one failure reconnects once
-        self._initialize: bytes | None = None  # replayed after a restart
+        self._initialize: bytes | None = None  # replayed after a restart; stdin thread only
         self._listener: threading.Thread | None = None
-        self._posts: set[threading.Thread] = set()
-        self._closing = threading.Event()
+        self._answering: set[threading.Thread] = set()
 
     def run(self) -> int:
         self._port = ensure_running(self.place, self.secret)["port"]
         for line in iter(self.stdin.readline, b""):
             if line.strip():
                 self._dispatch(line)
-        self._closing.set()
         self._finish()
         return 0
 
@@ -212,85 +215,80 @@ class StdioRelay:
             message = None
         is_request = isinstance(message, dict) and "method" in message and "id" in message
         if is_request and message.get("method") == "initialize":
-            with self._lock:
-                self._initialize = line
-            self._post(line, message)  # in order: the session id comes with its answer
+            self._initialize = line
+        try:
+            conn, response = self._deliver(line)
+        except (_Gone, SharingError) as e:
+            self._refuse(message, str(e))
             return
-        t = threading.Thread(target=self._post, args=(line, message), name="mcpzip-shared-post", daemon=True)
+        if not is_request:
+            self._answer(conn, response)
+            return
+        t = threading.Thread(target=self._answer, args=(conn, response), name="mcpzip-shared-answer", daemon=True)
         with self._lock:
-            self._posts.add(t)
+            self._answering.add(t)
         t.start()
 
-    def _post(self, line: bytes, message: object) -> None:
+    def _deliver(self, line: bytes) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        """POST *line* until the shared mcpzip has taken it, reconnecting once if it is gone."""
         try:
-            for attempt in (1, 2):
-                with self._lock:
-                    generation = self._generation
-                try:
-                    self._exchange(line)
-                    return
-                except _Gone as e:
-                    if attempt == 2 or self._closing.is_set():
-                        self._refuse(message, str(e))
-                        return
-                    try:
-                        self._reconnect(generation)
-                    except SharingError as e2:
-                        self._refuse(message, str(e2))
-                        return
-        finally:
-            with self._lock:
-                self._posts.discard(threading.current_thread())
+            return self._post(line)
+        except _Gone:
+            self._reconnect()
+            return self._post(line)
 
-    def _exchange(self, line: bytes, answer: bool = True) -> None:
-        """POST one message; write what comes back to stdout (unless *answer* is false)."""
+    def _post(self, line: bytes) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         with self._lock:
-            port, session = self._port, self._session
+            session = self._session
         headers = {"Content-Type": "application/json", "Accept": ACCEPT, "Authorization": f"Bearer {self.secret}"}
         if session:
             headers["Mcp-Session-Id"] = session
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=CONNECT_TIMEOUT)
+        conn = http.client.HTTPConnection("127.0.0.1", self._port, timeout=CONNECT_TIMEOUT)
         try:
-            try:
-                conn.request("POST", "/mcp", body=line, headers=headers)
-                conn.sock.settimeout(None)  # a call may take as long as its own timeout says
-                response = conn.getresponse()
-            except OSError as e:
-                raise _Gone(f"the shared mcpzip is not answering ({e})") from e
-            if response.status == 404:
-                response.read()
-                raise _Gone("the shared mcpzip no longer knows this session")
-            new_session = response.getheader("Mcp-Session-Id")
-            if new_session:
-                self._opened(new_session)
-            self._copy(response, answer)
+            conn.request("POST", "/mcp", body=line, headers=headers)
+            conn.sock.settimeout(None)  # a call may take as long as its own timeout says
+            response = conn.getresponse()
+        except OSError as e:
+            conn.close()
+            raise _Gone(f"the shared mcpzip is not answering ({e})") from e
+        if response.status == 404:
+            conn.close()
+            raise _Gone("the shared mcpzip no longer knows this session")
+        new_session = response.getheader("Mcp-Session-Id")
+        if new_session:
+            self._opened(new_session)
+        return conn, response
+
+    def _answer(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse, show: bool = True) -> None:
+        """Copy what comes back to stdout (not a replay's own answer: *show* false)."""
+        try:
+            kind = (response.getheader("Content-Type") or "").split(";")[0].strip()
+            if kind == "text/event-stream":
+                for data in _events(response):
+                    if show or b'"method"' in data:
+                        self._write(data)
+            else:
+                body = response.read().strip()
+                if show and body and response.status != 202:
+                    self._write(body)
+        except (OSError, http.client.HTTPException) as e:
+            log.warning("the shared mcpzip broke off an answer: %s", e)
         finally:
             conn.close()
-
-    def _copy(self, response: http.client.HTTPResponse, answer: bool) -> None:
-        kind = (response.getheader("Content-Type") or "").split(";")[0].strip()
-        if kind == "text/event-stream":
-            for data in _events(response):
-                if answer or b'"method"' in data:  # a replay's own answer is not the client's
-                    self._write(data)
-            return
-        body = response.read()
-        if answer and body.strip() and response.status != 202:
-            self._write(body.strip())
+            with self._lock:
+                self._answering.discard(threading.current_thread())
 
     def _opened(self, session: str) -> None:
         with self._lock:
             changed = session != self._session
             self._session = session
             if changed or self._listener is None or not self._listener.is_alive():
-                self._listener = threading.Thread(target=self._listen, args=(session,), name="mcpzip-shared-listen",
-                                                  daemon=True)  # fmt: skip
+                self._listener = threading.Thread(target=self._listen, args=(self._port, session),
+                                                  name="mcpzip-shared-listen", daemon=True)  # fmt: skip
                 self._listener.start()
 
-    def _listen(self, session: str) -> None:
+    def _listen(self, port: int, session: str) -> None:
         """The server's messages outside any request (changed lists, log messages), until the session ends."""
-        with self._lock:
-            port = self._port
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=CONNECT_TIMEOUT)
         try:
             conn.request("GET", "/mcp", headers={"Accept": "text/event-stream", "Mcp-Session-Id": session,
@@ -301,26 +299,22 @@ class StdioRelay:
                 for data in _events(response):
                     self._write(data)
         except (OSError, http.client.HTTPException):
-            pass  # the next request notices and reconnects
+            pass  # the next message notices and reconnects
         finally:
             conn.close()
 
-    def _reconnect(self, generation: int) -> None:
-        """Find (or start) the shared mcpzip again and open a new session like the old one."""
-        with self._lock:
-            if generation != self._generation:
-                return  # another thread reconnected already
-            self._generation += 1
-            self._session = None
-            replay = self._initialize
+    def _reconnect(self) -> None:
+        """Find (or start) the shared mcpzip again and open a session like the old one."""
         log.info("the shared mcpzip went away; reconnecting")
+        with self._lock:
+            self._session = None
         self._port = ensure_running(self.place, self.secret)["port"]
-        if replay is None:
+        if self._initialize is None:
             return
         try:
             # The answer to a replayed initialize is not the client's to see.
-            self._exchange(replay, answer=False)
-            self._exchange(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}', answer=False)
+            self._answer(*self._post(self._initialize), show=False)
+            self._answer(*self._post(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}'), show=False)
         except _Gone as e:
             raise SharingError(str(e)) from e
 
@@ -343,13 +337,13 @@ class StdioRelay:
         """Answers still owed get :data:`DRAIN_SECONDS`; then the session is ended."""
         deadline = time.monotonic() + DRAIN_SECONDS
         with self._lock:
-            posts = list(self._posts)
-        for t in posts:
+            answering = list(self._answering)
+        for t in answering:
             t.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
-            port, session = self._port, self._session
-        if port and session:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=CONNECT_TIMEOUT)
+            session = self._session
+        if self._port and session:
+            conn = http.client.HTTPConnection("127.0.0.1", self._port, timeout=CONNECT_TIMEOUT)
             try:
                 conn.request("DELETE", "/mcp", headers={"Mcp-Session-Id": session, "Authorization": f"Bearer {self.secret}"})
                 conn.getresponse().read()
