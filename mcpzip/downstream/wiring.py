@@ -25,7 +25,6 @@ from ..knowledge.servercache import ServerCache
 from ..upstream.pool import Pool
 from .aggregate import Aggregator
 from .clients import ClientHub, SplitPool
-from .httpfront import HttpFront, SessionOutput
 from .metatools import MetaTools
 from .relay import Relay
 from .results import Results
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
     from typing import IO
 
     from ..base.config import Config
+    from .httpfront import HttpFront, SessionOutput
     from .sharing import Place
 
 
@@ -83,6 +83,9 @@ def build_server(config: Config, stdin: IO[bytes], stdout: IO[bytes]) -> Server:
 def build_front(config: Config, host: str, port: int, secret: str,
                 place: Place | None = None) -> tuple[HttpFront, MetaTools]:  # fmt: skip
     """The shared mcpzip (``serve --http``): one set of tools, one session per client; close the tools after."""
+    # Not at the top: http.server's imports would slow every stdio serve's start.
+    from .httpfront import HttpFront
+
     tools = open_tools(config, auth_flow="background", split=True)
     split = tools.pool
     aggregate = Aggregator(config, split)
