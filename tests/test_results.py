@@ -218,3 +218,21 @@ def test_a_wrong_budget_in_the_config_is_named():
     with pytest.raises(ConfigError, match=r'server "a": max_result_bytes must be a non-negative number'):
         parse({"mcpServers": {"a": {"command": "x", "max_result_bytes": -1}}}, "c.json", {})
     assert parse({"mcpServers": {"a": {"command": "x", "max_result_bytes": 10}}}, "c.json", {}).result_budget("a") == 10
+
+
+def test_grep_and_parts_keep_lone_surrogates_and_every_character():
+    results = Results(ResultStore())
+    text = "a\ud800b é\n" * 3 + "€" * 50_000 + "\nlast 😀 line"
+    answer = results.limit({"content": [{"type": "text", "text": text}]}, 1000)
+    key = note_call(answer["content"][-1]["text"])["id"]
+    parts, offset = [answer["content"][0]["text"]], note_call(answer["content"][-1]["text"])["offset"]
+    while True:
+        *part, note = results.read({"id": key, "offset": offset})["content"]
+        parts += [p["text"] for p in part]
+        if "the end of result" in note["text"]:
+            break
+        offset = note_call(note["text"])["offset"]
+    assert "".join(parts) == text
+    found = results.read({"id": key, "grep": "\ud800|😀"})["content"][0]["text"]
+    assert "1: @0 a\ud800b é" in found and "5: @" in found and "last 😀 line" in found
+    results.close()

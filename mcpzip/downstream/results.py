@@ -216,7 +216,9 @@ def run_grep(piece: Piece, pattern: str, context: int, seconds: float = GREP_SEC
     import sys
 
     source = piece.path if piece.path is not None else "-"
-    argv = [sys.executable, "-I", "-S", "-c", _GREP_CHILD, pattern, str(context), str(MAX_MATCHES), str(LINE_SHOWN), source]
+    # In hex: an argument cannot carry a lone surrogate, a pattern can.
+    hexed = pattern.encode("utf-8", "surrogatepass").hex()
+    argv = [sys.executable, "-I", "-S", "-c", _GREP_CHILD, hexed, str(context), str(MAX_MATCHES), str(LINE_SHOWN), source]
     try:
         done = subprocess.run(argv, input=piece.data if piece.path is None else b"", capture_output=True,
                               timeout=seconds)  # fmt: skip
@@ -240,7 +242,8 @@ def run_grep(piece: Piece, pattern: str, context: int, seconds: float = GREP_SEC
 # bytes around its first match.
 _GREP_CHILD = r"""
 import json, re, sys
-pattern, context, most, shown, source = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+pattern = bytes.fromhex(sys.argv[1]).decode("utf-8", "surrogatepass")
+context, most, shown, source = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 try:
     rx = re.compile(pattern)
 except (re.error, OverflowError, RecursionError) as e:
@@ -272,7 +275,7 @@ for i, start in hits:
 for j in sorted(wanted):
     s = wanted[j]
     rows.append([j + 1, offsets[j], s is not None, cut(lines[j], s or 0)])
-print(json.dumps({"total": total, "lines": len(lines), "rows": rows}, ensure_ascii=False))
+print(json.dumps({"total": total, "lines": len(lines), "rows": rows}))  # ASCII: lone surrogates survive
 """
 
 
