@@ -329,3 +329,18 @@ def test_log_messages_and_levels_are_each_clients_own(config, mcpzip):
     a.execute("fx__log", {"level": "info", "text": "A again"})
     assert a.notifications.get(timeout=10)["params"]["data"] == "A again"
     assert a.notifications.empty() and b.notifications.empty()
+
+
+def test_doctor_reports_the_shared_mcpzip_and_its_clients(config, mcpzip):
+    from conftest import run_cli
+
+    before = run_cli("doctor", "--config", str(config), "--timeout", "20")
+    assert "shared mcpzip: not running" in before.stdout
+    assert not (config.parent / "shared" / "secret").exists()  # doctor creates nothing
+    client = mcpzip(config, args=("--shared",))
+    client.initialize()
+    assert client.text("execute_tool", {"name": "fx__echo", "arguments": {"text": "x"}}) == "x"
+    [pid] = shared_pids(config)
+    after = run_cli("doctor", "--config", str(config), "--timeout", "20")
+    assert f"shared mcpzip: running (pid {pid}, port " in after.stdout
+    assert "1 client; servers running: fx" in after.stdout

@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     report.finding(OK, f"config is valid: {enabled} server(s){disabled}")
     check_files(config, report)
     check_search(config, report)
+    check_sharing(config, report)
     check_servers(config, report, args.timeout)
     return _summary(report)
 
@@ -174,6 +175,24 @@ def check_search(config: Config, report: Report) -> None:
         report.finding(INFO, f"search: keywords, plus Gemini ({config.search.model}, key from {source})")
     else:
         report.finding(INFO, "search: keywords (no Gemini key; optional)")
+
+
+def check_sharing(config: Config, report: Report) -> None:
+    """Whether a shared mcpzip (serve --shared / --http) runs for this config, and for whom."""
+    from ..downstream.sharing import Place, running
+
+    place = Place(config.path)
+    secret = place.existing_secret()
+    if secret is not None and (_mode(place.secret_path) or 0) & 0o077:
+        report.finding(FAIL, f"{place.secret_path} is readable by other users; run: chmod 600 {place.secret_path}")
+    state = running(place, secret) if secret is not None else None
+    if state is None:
+        report.finding(INFO, "shared mcpzip: not running (`serve --shared` starts one when a client needs it)")
+        return
+    clients = state.get("clients", 0)
+    servers = ", ".join(state.get("servers") or []) or "none yet"
+    report.finding(INFO, f"shared mcpzip: running (pid {state['pid']}, port {state['port']}), "
+                         f"{clients} client{'s' if clients != 1 else ''}; servers running: {servers}")  # fmt: skip
 
 
 # -- servers ------------------------------------------------------------------------

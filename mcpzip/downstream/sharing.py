@@ -76,6 +76,14 @@ class Place:
             f.write(value + "\n")
         return value
 
+    def existing_secret(self) -> str | None:
+        """The bearer secret if one was made (nothing is created)."""
+        try:
+            with open(self.secret_path, encoding="ascii") as f:
+                return f.read().strip() or None
+        except OSError:
+            return None
+
     def read_state(self) -> dict | None:
         try:
             with open(self.state_path, encoding="utf-8") as f:
