@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", nargs="+", help="what to look for")
     p.add_argument("--limit", type=int, default=None, help="how many results (default from config, max 50)")
     p.add_argument("--refresh", action="store_true", help="list the servers first instead of using the cache")
+    p = command("stats", "what the tool definitions cost per server, and what mcpzip lists instead (from the cache)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p = command("describe", "show one tool's full definition")
     p.add_argument("name", help="prefixed tool name, e.g. github__create_issue")
     p.add_argument("--refresh", action="store_true", help="list the servers first instead of using the cache")
@@ -291,6 +293,53 @@ def cmd_search(args: argparse.Namespace) -> int:
         tools.close()
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Per server, the tools' count, bytes and estimated tokens; against them, what mcpzip lists. Starts nothing."""
+    import json
+
+    from .downstream.metatools import definition_bytes
+    from .downstream.wiring import open_tools
+    from .knowledge.catalog import PENDING
+
+    tools = open_tools(config_module.load(args.config))
+    try:
+        catalog = tools.catalog
+        servers = {}
+        for name in catalog.servers:
+            server_tools = catalog.server_tools(name)
+            size = sum(map(definition_bytes, server_tools))
+            servers[name] = {"tools": len(server_tools), "bytes": size, "tokens": _tokens(size)}
+        listing = tools.listing()
+        listed = sum(len(json.dumps(t, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")) for t in listing)
+        mode = tools.mode()
+    finally:
+        tools.close()
+    total = sum(s["bytes"] for s in servers.values())
+    figures = {
+        "servers": servers,
+        "total": {"tools": sum(s["tools"] for s in servers.values()), "bytes": total, "tokens": _tokens(total)},
+        "listed": {"mode": mode, "tools": len(listing), "bytes": listed, "tokens": _tokens(listed)},
+    }
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return EXIT_OK
+    width = max([len(n) for n in servers] + [len("all servers")])
+    print(f"{'server':<{width}} {'tools':>6} {'bytes':>10} {'~tokens':>8}")
+    for name, s in [*servers.items(), ("all servers", figures["total"])]:
+        print(f"{name:<{width}} {s['tools']:>6} {s['bytes']:>10,} {s['tokens']:>8,}")
+    share = f", {listed / total:.0%} of listing every tool" if total else ""
+    print(f"mcpzip lists {len(listing)} tool{'s' if len(listing) != 1 else ''} ({mode} mode, tools_mode "
+          f"{tools.config.tools_mode}): {listed:,} bytes, ~{_tokens(listed):,} tokens{share}")
+    if any(catalog.state(n) == PENDING for n in catalog.servers):
+        print("Servers never listed have no cached tools: run mcpzip list to list them.")
+    return EXIT_OK
+
+
+def _tokens(size: int) -> int:
+    """Tokens a model's tokenizer makes of *size* bytes of JSON, estimated at about four bytes a token."""
+    return (size + 3) // 4
+
+
 def cmd_describe(args: argparse.Namespace) -> int:
     tools = _open(args, refresh=args.refresh)
     try:
@@ -398,6 +447,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
         serve_shared(args.config) if args.shared else serve(args.config)),
     "list": cmd_list,
     "search": cmd_search,
+    "stats": cmd_stats,
     "describe": cmd_describe,
     "call": cmd_call,
     "login": cmd_login,

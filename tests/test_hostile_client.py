@@ -26,8 +26,8 @@ def proc(tmp_path, mcpzip):
 
 def assert_healthy(proc) -> None:
     """The process is alive and serves both a quick request and a call through an upstream."""
-    tools = proc.result("tools/list", timeout=20)["tools"]
-    assert [t["name"] for t in tools] == ["search_tools", "describe_tool", "execute_tool"]
+    names = [t["name"] for t in proc.result("tools/list", timeout=20)["tools"]]
+    assert "execute_tool" in names or "fx__echo" in names  # the meta-tools, or the tools directly (tools_mode auto)
     result = proc.execute("fx__echo", {"text": "still here"}, timeout=30)
     assert result["content"][0]["text"] == "still here", result
     assert proc.proc.poll() is None
@@ -250,8 +250,8 @@ def test_resource_and_prompt_listings_with_fields_of_the_wrong_type_are_normalis
 
 
 def assert_healthy_as(proc, server: str) -> None:
-    tools = proc.result("tools/list", timeout=20)["tools"]
-    assert [t["name"] for t in tools] == ["search_tools", "describe_tool", "execute_tool"]
+    names = [t["name"] for t in proc.result("tools/list", timeout=20)["tools"]]
+    assert "execute_tool" in names or f"{server}__echo" in names  # the meta-tools, or the tools directly (auto)
     assert proc.execute(f"{server}__echo", {"text": "still here"}, timeout=30)["content"][0]["text"] == "still here"
 
 

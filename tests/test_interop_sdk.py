@@ -32,7 +32,7 @@ def texts(result):
 @pytest.mark.parametrize("mode, version", [("auto", "2026-07-28"), ("legacy", "2025-11-25")])
 @needs_sdk
 def test_sdk_client_drives_mcpzip(tmp_path, mode, version):
-    config = write_config(tmp_path, {"sdk": SDK_SERVER, "fx": fixture_server()})
+    config = write_config(tmp_path, {"sdk": SDK_SERVER, "fx": fixture_server()}, tools_mode="meta")
 
     async def body(client):
         assert client.protocol_version == version

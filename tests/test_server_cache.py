@@ -31,6 +31,7 @@ def test_era_and_capabilities_are_remembered_and_spare_the_probe(tmp_path, mcpzi
     entry = json.loads(cache.read_text())["servers"]["plain"]
     assert len(entry.pop("config")) == 32  # a keyed hash of the server's config entry, not a copy
     assert "echo" in entry.pop("topics")  # what its tools are about: the nouns of their names
+    assert entry.pop("bytes") > 1000  # the size of its definitions, for tools_mode auto
     assert entry == {"era": "legacy", "protocolVersion": "2025-11-25",
                      "capabilities": {"tools": {"listChanged": True}, "logging": {}},  # as the fixture declares them
                      "tools": len(TOOLS)}

@@ -21,7 +21,7 @@ ENVELOPE = {
 
 @pytest.fixture
 def proc(tmp_path, mcpzip):
-    return mcpzip(write_config(tmp_path, {"fx": fixture_server(), "other": fixture_server("other")}))
+    return mcpzip(write_config(tmp_path, {"fx": fixture_server(), "other": fixture_server("other")}, tools_mode="meta"))
 
 
 @pytest.mark.parametrize("version", ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"])

@@ -44,7 +44,11 @@ TYPE_ALIASES = {
 
 TOP_KEYS = {"mcpServers", "gemini_api_key", "search", "idle_timeout_minutes", "call_timeout_seconds", "$schema",
             "resources_and_prompts", "max_message_bytes",
-            "max_result_bytes", "env_passthrough", "shared_idle_minutes"}  # fmt: skip
+            "max_result_bytes", "env_passthrough", "shared_idle_minutes", "tools_mode", "direct_budget_bytes",
+            "pinned"}  # fmt: skip
+TOOLS_MODES = ("auto", "meta", "direct")
+# In auto mode, the upstream tools are listed directly while their definitions fit this.
+DEFAULT_DIRECT_BUDGET = 8192
 SEARCH_KEYS = {"model", "default_limit"}
 SERVER_KEYS = {"type", "command", "args", "env", "cwd", "url", "headers", "disabled", "oauth", "max_result_bytes",
                "env_passthrough", "shared"}  # fmt: skip
@@ -142,6 +146,11 @@ class Config:
     max_result_bytes: int = DEFAULT_RESULT_BYTES
     # A shared mcpzip (serve --http) with no client for this long stops.
     shared_idle_minutes: float = DEFAULT_SHARED_IDLE_MINUTES
+    # What tools/list offers: the meta-tools, the upstream tools themselves, or (auto) whichever costs less.
+    tools_mode: str = "auto"
+    direct_budget_bytes: int = DEFAULT_DIRECT_BUDGET
+    # Patterns of prefixed tool names (``*`` wildcards) listed directly in every mode.
+    pinned: list[str] = field(default_factory=list)
 
     def result_budget(self, server: str) -> int:
         """The result budget for *server*'s tools."""
@@ -254,6 +263,13 @@ def parse(data: Any, path: str, environ: dict[str, str]) -> Config:
     if max_message_bytes < 1024:
         raise ConfigError(f"{where}: max_message_bytes must be at least 1024")
 
+    tools_mode = data.get("tools_mode", "auto")
+    if tools_mode not in TOOLS_MODES:
+        raise ConfigError(f"{where}: tools_mode must be one of {', '.join(TOOLS_MODES)}")
+    pinned = data.get("pinned", [])
+    if not isinstance(pinned, list) or not all(isinstance(p, str) and p for p in pinned):
+        raise ConfigError(f"{where}: pinned must be a list of tool names or patterns, e.g. [\"github__create_issue\", \"slack__*\"]")
+
     return Config(
         path=path,
         servers=servers,
@@ -266,6 +282,9 @@ def parse(data: Any, path: str, environ: dict[str, str]) -> Config:
         max_message_bytes=max_message_bytes,
         max_result_bytes=_number(data, "max_result_bytes", DEFAULT_RESULT_BYTES, where, integer=True),
         shared_idle_minutes=_number(data, "shared_idle_minutes", DEFAULT_SHARED_IDLE_MINUTES, where),
+        tools_mode=tools_mode,
+        direct_budget_bytes=_number(data, "direct_budget_bytes", DEFAULT_DIRECT_BUDGET, where, integer=True),
+        pinned=pinned,
     )
 
 

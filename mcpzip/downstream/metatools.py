@@ -19,7 +19,7 @@ from .results import READ_RESULT, READ_RESULT_NAME
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Callable
 
     from ..knowledge.catalog import Catalog, Tool
     from ..base.config import Config
@@ -91,6 +91,19 @@ EXECUTE_TOOL = {
 # DEL, C1 controls and the line separators as JSON escapes (they occur only inside strings).
 _JSON_CONTROLS = {c: f"\\u{c:04x}" for c in (*range(0x7F, 0xA0), 0x2028, 0x2029)}
 TOOLS = [SEARCH_TOOLS, DESCRIBE_TOOL, EXECUTE_TOOL]
+
+
+def direct_definition(tool: Tool) -> dict:
+    """*tool*'s definition as listed directly: its own, under its prefixed name."""
+    definition = dict(tool.definition)
+    definition["name"] = tool.prefixed
+    return definition
+
+
+def definition_bytes(tool: Tool) -> int:
+    """The size of *tool*'s direct definition on the wire (compact JSON, UTF-8)."""
+    # A lone surrogate goes out as U+FFFD: three bytes, as "surrogatepass" counts it.
+    return len(jsontext.dumps(direct_definition(tool), separators=(",", ":")).encode("utf-8", "surrogatepass"))
 
 
 class UnknownMetaTool(LookupError):
@@ -193,6 +206,8 @@ class MetaTools:
         self.pool = pool
         self._ranking = ranking
         self._lazy_lock = threading.Lock()
+        # Told when what tools/list offers may have changed (a listing arrived); set by the server.
+        self.on_listing_changed: Callable[[], None] | None = None
 
     # Search is made on first use: its module (``re``, the vocabulary) is not
     # needed to answer a client's handshake, so ``serve`` does not pay for it
@@ -247,10 +262,59 @@ class MetaTools:
         self.catalog.flush(CLOSE_WAIT)
 
     def listed(self, server: str, count: int) -> None:
-        """A server was listed: remember its tool count and what its tools are about, for the next start."""
+        """A server was listed: remember its tool count, what its tools are about and their size, for the next start."""
         from ..knowledge.search import topics
 
-        self.pool.known.record_tools(server, count, topics(self.catalog.server_tools(server)))
+        tools = self.catalog.server_tools(server)
+        self.pool.known.record_tools(server, count, topics(tools), sum(map(definition_bytes, tools)))
+        if self.on_listing_changed is not None:
+            self.on_listing_changed()
+
+    # -- tools/list: the meta-tools, or the upstream tools themselves ---------
+
+    def mode(self) -> str:
+        """``"direct"`` or ``"meta"``: what tools/list offers now (``tools_mode`` auto decides by size)."""
+        mode = self.config.tools_mode
+        if mode != "auto":
+            return mode
+        size = self.catalog_bytes()
+        return "direct" if size is not None and size <= self.config.direct_budget_bytes else "meta"
+
+    def catalog_bytes(self) -> int | None:
+        """The bytes of every upstream tool's definition as listed directly; None while not known.
+
+        From the server cache when it knows every server (nothing parsed at
+        start-up), else from the catalog once it has been read.
+        """
+        sizes = self.pool.known.definition_bytes()
+        if all(name in sizes for name in self.catalog.servers):
+            return sum(sizes[name] for name in self.catalog.servers)
+        if self.catalog.loaded and PENDING not in map(self.catalog.state, self.catalog.servers):
+            return sum(map(definition_bytes, self.catalog.tools()))
+        return None  # a server not yet listed nor cached: its size is unknown
+
+    def listing(self) -> list[dict]:
+        """The tools tools/list offers: the meta-tools and the pinned tools, or every upstream tool."""
+        if self.mode() == "direct":
+            tools = [direct_definition(t) for t in self.catalog.tools()]
+            return tools + [READ_RESULT] if self.results is not None else tools
+        return TOOLS + [direct_definition(t) for t in self.pinned()]
+
+    def pinned(self) -> list[Tool]:
+        """The upstream tools the ``pinned`` patterns name (``*`` matches any run of characters)."""
+        if not self.config.pinned:
+            return []
+        from fnmatch import fnmatchcase  # lazily: only pinned tools need it, and it loads ``re``
+
+        return [t for t in self.catalog.tools() if any(fnmatchcase(t.prefixed, p) for p in self.config.pinned)]
+
+    def listed_directly(self, name: str) -> bool:
+        """Whether tools/list offers upstream tool *name* (or the built-in read_result) under its own name."""
+        if name == READ_RESULT_NAME:
+            return self.results is not None and self.mode() == "direct"
+        if split_name(name) is None or self.catalog.get(name) is None:
+            return False
+        return self.mode() == "direct" or any(t.prefixed == name for t in self.pinned())
 
     def instructions(self) -> str:
         """The servers, each with its tool count and one line about it (from the server cache: nothing parsed)."""
@@ -292,6 +356,9 @@ class MetaTools:
             return self.describe_tool(arguments)
         if name == "execute_tool":
             return self.execute_tool(arguments, context)
+        if self.listed_directly(name):
+            # A tool listed under its own name takes execute_tool's path: argument check, timeout, budget.
+            return self.execute_tool({"name": name, "arguments": arguments}, context)
         raise UnknownMetaTool(name)
 
     # -- search_tools -------------------------------------------------------

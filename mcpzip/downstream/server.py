@@ -38,7 +38,7 @@ from ..base import jsonrpc, log, protocol
 from ..base.config import DEFAULT_MAX_MESSAGE_BYTES
 from .aggregate import Aggregator
 from ..base.jsonrpc import RPCError
-from .metatools import TOOLS, MetaTools, UnknownMetaTool
+from .metatools import MetaTools, UnknownMetaTool
 from .relay import LOG_LEVELS, Relay
 from ..upstream.session import CallContext, Cancelled
 
@@ -162,6 +162,8 @@ class Server:
         self._inflight: dict[Any, _Request] = {}
         self._writing = 0  # answers taken out of _inflight but not yet written
         self._on_settled = on_settled
+        self._tools_sent: list | None = None  # the last tools/list answer (tools_mode auto/direct, pinned)
+        metatools.on_listing_changed = self._listing_changed
 
     # -- the read loop ------------------------------------------------------
 
@@ -355,9 +357,12 @@ class Server:
         if method == "server/discover":
             return self._discover()
         if method == "tools/list":
-            result: dict = {"tools": TOOLS}
+            tools = self.metatools.listing()
+            with self._lock:
+                self._tools_sent = tools
+            result: dict = {"tools": tools}
             if request.version is not None:
-                result.update(ttlMs=TOOLS_TTL_MS, cacheScope="public")
+                result.update(ttlMs=0 if self._listing_can_change() else TOOLS_TTL_MS, cacheScope="public")
             return result
         if method == "tools/call":
             self.settled()
@@ -369,8 +374,24 @@ class Server:
             return self.aggregate.request(method, params, request.version is not None, request.context)
         raise RPCError(jsonrpc.METHOD_NOT_FOUND, f"Method not found: {method}", method)
 
+    def _listing_can_change(self) -> bool:
+        return self.metatools.config.tools_mode != "meta" or bool(self.metatools.config.pinned)
+
+    def _listing_changed(self) -> None:
+        """A server was listed: a legacy client whose tool list is now out of date is told to list again."""
+        with self._lock:
+            sent = self._tools_sent
+        if sent is None or self.legacy_version is None or not self._listing_can_change():
+            return
+        now = self.metatools.listing()
+        with self._lock:
+            if now == self._tools_sent:
+                return
+            self._tools_sent = now
+        self.send(jsonrpc.notification("notifications/tools/list_changed"))
+
     def capabilities(self, modern: bool = False) -> dict:
-        caps: dict = {"tools": {"listChanged": False}, "logging": {}}
+        caps: dict = {"tools": {"listChanged": self._listing_can_change()}, "logging": {}}
         caps.update(self.aggregate.capabilities(modern))
         return caps
 
@@ -428,7 +449,8 @@ class Server:
             return self.metatools.call(name, arguments, context)
         except UnknownMetaTool as e:
             raise RPCError(
-                jsonrpc.INVALID_PARAMS, f"Unknown tool: {name} (this server has search_tools, describe_tool, execute_tool)"
+                jsonrpc.INVALID_PARAMS, f"Unknown tool: {name} (this server has search_tools, describe_tool, "
+                "execute_tool and the tools its tools/list names)",
             ) from e
 
     # -- shutting down ------------------------------------------------------------

@@ -123,6 +123,12 @@ class Catalog:
     def tools(self) -> list[Tool]:
         return self._current()[1]
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the cache file has been read (what needs the tools and not only their counts waits for that)."""
+        with self._lock:
+            return self._load == READ
+
     def get(self, prefixed: str) -> Tool | None:
         return self._current()[2].get(prefixed)
 

@@ -14,7 +14,7 @@ never required.  Its shape::
     {"servers": {"name": {"era": "legacy", "protocolVersion": "2025-11-25",
                           "capabilities": {...}, "tools": 12, "config": 123456,
                           "about": "first sentence of its instructions",
-                          "topics": ["issues", "pull requests"]}}}
+                          "topics": ["issues", "pull requests"], "bytes": 9876}}}
 
 ``config`` is a keyed hash of how the server is started or reached: an
 entry for a server whose config entry changed since is ignored.  Keyed (with
@@ -97,9 +97,23 @@ class ServerCache:
         """Remember what *name* declared on connecting; the file is rewritten only on a change."""
         self._merge(name, {"era": era, "protocolVersion": version, "capabilities": capabilities, "about": about})
 
-    def record_tools(self, name: str, count: int, topics: list[str] | None = None) -> None:
-        """Remember how many tools *name* listed and what they are about (the next start's instructions say so at once)."""
-        self._merge(name, {"tools": count} if topics is None else {"tools": count, "topics": topics})
+    def record_tools(self, name: str, count: int, topics: list[str] | None = None, size: int | None = None) -> None:
+        """Remember how many tools *name* listed, what they are about and the bytes of their definitions.
+
+        The next start's instructions say so at once, and ``tools_mode`` auto
+        knows whether the tools fit its budget without reading the tool cache.
+        """
+        fields: dict = {"tools": count}
+        if topics is not None:
+            fields["topics"] = topics
+        if size is not None:
+            fields["bytes"] = size
+        self._merge(name, fields)
+
+    def definition_bytes(self) -> dict[str, int]:
+        """The bytes of each server's tool definitions (as listed directly), where known."""
+        with self._lock:
+            return {name: e["bytes"] for name, e in self._entries.items() if "bytes" in e}
 
     def topics(self, name: str) -> list[str]:
         """What *name*'s tools were about when last listed ("issues", "pull requests"…), or []."""
@@ -187,6 +201,9 @@ def _clean(entry: dict, fingerprint: str | None) -> dict:
         out["protocolVersion"] = entry["protocolVersion"]
     caps = entry.get("capabilities")
     out["capabilities"] = caps if isinstance(caps, dict) else {}
+    size = entry.get("bytes")
+    if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
+        out["bytes"] = size
     topics = entry.get("topics")
     if isinstance(topics, list) and topics and all(isinstance(t, str) for t in topics):
         out["topics"] = [t[:40] for t in topics[:8]]
