@@ -91,7 +91,7 @@ def test_one_tool_is_one_tool(tmp_path):
     r = run_cli("list", "--config", config)
     assert r.stdout.startswith("fx (stdio, 1 tool)\n"), r.stdout
     r = run_cli("search", "zebra", "crossing", "--config", config)
-    assert "Servers: fx (1 tool)." in r.stdout, r.stdout
+    assert "- fx (1 tool)" in r.stdout, r.stdout
 
 
 def test_log_levels(config):
