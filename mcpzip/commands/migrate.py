@@ -24,12 +24,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import sys
 from dataclasses import dataclass, field
 
 import mcpzip
 
 from ..base import config as config_module
+from ..base import log
 from . import CommandError
 from .configfile import (
     DocumentError,
@@ -128,6 +130,8 @@ class Plan:
     entry: dict
     moves: list[Move] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Servers from a project's file: whoever controls the repository wrote them.
+    untrusted: bool = False
 
     def of(self, *actions: str) -> list[Move]:
         return [m for m in self.moves if m.action in actions]
@@ -490,6 +494,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
 
     plan = Plan(client, path, document, raw, key, scopes, config_path, config_document, config_raw,
                 config_exists, client_entry(config_path, args.shared))  # fmt: skip
+    plan.untrusted = bool(args.project or args.all_projects)
     if skipped:
         plan.notes.append(_skipped_text(skipped))
     if not is_strict_json(raw):
@@ -547,6 +552,8 @@ def show(plan: Plan, dry_run: bool, stamp: str, out: Any = None) -> None:
 
     say("Dry run: nothing will be written." if dry_run else "Migrating MCP servers to mcpzip.")
     say(f"From {plan.client}: {plan.source}")
+    if plan.untrusted:
+        say(UNTRUSTED_WARNING)
     marks = {ADD: "+", SAME: "=", CLASH: "!", INVALID: "!", SELF: "-"}
     for scope in plan.scopes:
         moves = [m for m in plan.moves if m.scope is scope]
@@ -562,6 +569,8 @@ def show(plan: Plan, dry_run: bool, stamp: str, out: Any = None) -> None:
             elif m.action == SELF:
                 line += ": the existing mcpzip entry" + (", replaced" if scope in plan.changed_scopes else "")
             say(line)
+            if plan.untrusted and m.action == ADD:
+                say(f"        runs: {shown_command(m.raw)}")
             for note in m.notes:
                 say(f"        ({note})")
 
@@ -598,6 +607,46 @@ def show(plan: Plan, dry_run: bool, stamp: str, out: Any = None) -> None:
         say("Notes:")
         for note in notes:
             say(f"  - {note}")
+
+
+UNTRUSTED_WARNING = (
+    "Warning: these servers come from a project's file, which whoever can change the project wrote; "
+    "mcpzip will run each command below with your rights. Read every \"runs:\" line before you use them."
+)
+# Options whose value is a credential: shown as *** by shown_command.
+SECRET_OPTION_WORDS = ("token", "key", "secret", "password", "passwd", "auth", "credential", "bearer")
+
+
+def shown_command(entry: Any) -> str:
+    """The command line (or URL) an entry runs, with what looks like a credential masked.
+
+    Masked: the entry's ``env`` and ``headers`` values, URL user, password and
+    query, and the value of an option named like a credential (``--api-key X``,
+    ``--token=X``).  ``${VAR}`` references stay as written: they name, not hold.
+    """
+    if not isinstance(entry, dict):
+        return "?"
+    for table in ("env", "headers"):
+        values = entry.get(table)
+        for value in (values.values() if isinstance(values, dict) else ()):
+            if isinstance(value, str) and "${" not in value:
+                log.add_secret(value)
+    url = entry.get("url") or entry.get("serverUrl") or entry.get("httpUrl")
+    if isinstance(url, str) and url and not entry.get("command"):
+        return log.shown(config_module.public_url(url))
+    command = entry.get("command") if isinstance(entry.get("command"), str) else "?"
+    args = entry.get("args") if isinstance(entry.get("args"), list) else []
+    words, hide_next = [command], False
+    for arg in map(str, args):
+        name, eq, value = arg.partition("=")
+        secretish = arg.startswith("-") and any(w in name.lower() for w in SECRET_OPTION_WORDS)
+        if hide_next and "${" not in arg:
+            arg = "***"
+        elif secretish and eq and "${" not in value:
+            arg = f"{name}=***"
+        hide_next = secretish and not eq
+        words.append(shlex.quote(arg) if arg != "***" and not arg.endswith("=***") else arg)
+    return log.shown(" ".join(words))
 
 
 def describe(entry: Any) -> str:
