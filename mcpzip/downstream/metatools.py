@@ -9,6 +9,7 @@ error or a hang.  Upstream results are passed through unchanged.
 from __future__ import annotations
 
 import threading
+import weakref
 import time
 
 from ..base import jsontext, log
@@ -19,7 +20,7 @@ from .results import READ_RESULT, READ_RESULT_NAME
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable
+    from typing import Any
 
     from ..knowledge.catalog import Catalog, Tool
     from ..base.config import Config
@@ -206,8 +207,10 @@ class MetaTools:
         self.pool = pool
         self._ranking = ranking
         self._lazy_lock = threading.Lock()
-        # Told when what tools/list offers may have changed (a listing arrived); set by the server.
-        self.on_listing_changed: Callable[[], None] | None = None
+        # Each client session's server, told when what tools/list offers may have changed (a listing
+        # arrived); held weakly, so a finished session drops out by itself.
+        self._watch_lock = threading.Lock()  # guards _watchers
+        self._watchers: weakref.WeakSet = weakref.WeakSet()
 
     # Search is made on first use: its module (``re``, the vocabulary) is not
     # needed to answer a client's handshake, so ``serve`` does not pay for it
@@ -267,8 +270,15 @@ class MetaTools:
 
         tools = self.catalog.server_tools(server)
         self.pool.known.record_tools(server, count, topics(tools), sum(map(definition_bytes, tools)))
-        if self.on_listing_changed is not None:
-            self.on_listing_changed()
+        with self._watch_lock:
+            watchers = list(self._watchers)
+        for watcher in watchers:
+            watcher.listing_changed()
+
+    def watch_listing(self, watcher: Any) -> None:
+        """Call ``watcher.listing_changed()`` whenever a server has been listed (until *watcher* is gone)."""
+        with self._watch_lock:
+            self._watchers.add(watcher)
 
     # -- tools/list: the meta-tools, or the upstream tools themselves ---------
 

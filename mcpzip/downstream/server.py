@@ -163,7 +163,7 @@ class Server:
         self._writing = 0  # answers taken out of _inflight but not yet written
         self._on_settled = on_settled
         self._tools_sent: list | None = None  # the last tools/list answer (tools_mode auto/direct, pinned)
-        metatools.on_listing_changed = self._listing_changed
+        metatools.watch_listing(self)
 
     # -- the read loop ------------------------------------------------------
 
@@ -377,7 +377,7 @@ class Server:
     def _listing_can_change(self) -> bool:
         return self.metatools.config.tools_mode != "meta" or bool(self.metatools.config.pinned)
 
-    def _listing_changed(self) -> None:
+    def listing_changed(self) -> None:
         """A server was listed: a legacy client whose tool list is now out of date is told to list again."""
         with self._lock:
             sent = self._tools_sent
