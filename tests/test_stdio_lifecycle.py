@@ -278,3 +278,38 @@ def test_stale_cache_temporaries_are_removed_at_the_next_start(tmp_path, mcpzip)
     assert not any(path.exists() for path in stale)
     assert fresh.exists()
     fresh.unlink()
+
+
+@pytest.mark.parametrize(
+    "head, tail, expected",
+    [
+        (b'{"jsonrpc":"2.0","id":7,"result":{"content":[{"text":"xxxx', b'xxxx"}]}}', 7),
+        (b'{ "id" : "req-9", "jsonrpc": "2.0", "result": [[[[', b']]]]}', "req-9"),
+        # A TypeScript SDK writes the id last.
+        (b'{"result":{"content":[{"type":"text","text":"aaaa', b'aaaa"}]},"jsonrpc":"2.0","id":12}', 12),
+        (b'{"result":{"x":1},"id":13,"jsonrpc":"2.0"}', b'{"result":{"x":1},"id":13,"jsonrpc":"2.0"}', 13),
+        # Requests from the server are never taken for answers; nor is text without an id.
+        (b'{"jsonrpc":"2.0","method":"sampling/createMessage","id":3,"params":{"x":"', b'"}}', None),
+        (b'{"method":"x","id":3', b'}', None),
+        (b"not json at all", b"not json at all", None),
+        (b'{"jsonrpc":"2.0","id":true,"result":{', b"}}", None),
+        # An "id" inside the result is not the message's.
+        (b'{"jsonrpc":"2.0","result":{"items":[{"id":5,"name":"', b'"}]}}', None),
+    ],
+)
+def test_the_id_of_an_unreadable_answer(head, tail, expected):
+    from mcpzip.upstream.transports.stdio import _answered_id
+
+    assert _answered_id(head, tail) == expected
+
+
+def test_the_watchdog_runs_only_while_an_upstream_does(tmp_path, mcpzip):
+    proc = mcpzip(write_config(tmp_path, {"fx": fixture_server("fx")}, idle_timeout_minutes=0.01))
+    proc.initialize()
+    server = int(proc.text("execute_tool", {"name": "fx__pid"}))
+    helpers = descendants(proc.proc.pid) - {server}
+    assert len(helpers) == 1, "one watchdog beside the server"
+    # Idle-closed: the server goes, and the watchdog with it.
+    assert not all_gone([server, *helpers], 15)
+    assert descendants(proc.proc.pid) == set()
+    healthy(proc)

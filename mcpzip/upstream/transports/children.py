@@ -302,41 +302,67 @@ def recent_process_table() -> dict:
         return _table
 
 
+# How long stopping the last upstream waits for the watchdog to exit.
+WATCHDOG_EXIT = 1.0
+
 # -- the watchdog ---------------------------------------------------------------------
 
 
 class Watchdog:
     """mcpzip's end of the watchdog process (see watchdog.py): registers each upstream.
 
-    Threading contract: any thread; one lock guards the pipe and the process.
+    The watchdog runs only while some upstream does: when the last one is
+    stopped its pipe is closed (it exits with nothing to do), and the next
+    upstream starts a new one, so an idle mcpzip has no process besides itself.
+
+    Threading contract: any thread; one lock guards the process, its pipe and
+    the registered pids.
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()  # guards _proc and writes to its stdin
+        self._lock = threading.Lock()  # guards _proc, _pids, _failed and writes to the pipe
         self._proc: subprocess.Popen | None = None
+        self._pids: set[int] = set()
         self._failed = False
 
     def register(self, pid: int) -> None:
-        self._send(b"+%d\n" % pid)
+        with self._lock:
+            self._pids.add(pid)
+            self._send(b"+%d\n" % pid)
 
     def unregister(self, pid: int) -> None:
-        self._send(b"-%d\n" % pid)
+        with self._lock:
+            if pid not in self._pids:
+                return
+            self._pids.discard(pid)
+            if self._proc is None:
+                return
+            if self._pids:
+                self._send(b"-%d\n" % pid)
+                return
+            # The last one: nothing left to watch.
+            proc, self._proc = self._proc, None
+        try:
+            assert proc.stdin is not None
+            proc.stdin.close()  # end-of-file with nothing registered: it exits at once
+            proc.wait(WATCHDOG_EXIT)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
 
     def _send(self, line: bytes) -> None:
-        if os.name != "posix":
+        """Write *line* to the watchdog, starting it first if needed (the lock held)."""
+        if os.name != "posix" or self._failed:
             return  # no watchdog on Windows (docs/architecture.md)
-        with self._lock:
-            if self._failed:
-                return
-            try:
-                if self._proc is None:
-                    self._proc = _start_watchdog()
-                assert self._proc.stdin is not None
-                self._proc.stdin.write(line)
-                self._proc.stdin.flush()
-            except (OSError, ValueError) as e:
-                self._failed = True
-                log.warning("the watchdog that stops upstreams if mcpzip is killed is not running: %s", e)
+        try:
+            if self._proc is None:
+                self._proc = _start_watchdog()
+                line = b"".join(b"+%d\n" % pid for pid in self._pids)  # all that is registered
+            assert self._proc.stdin is not None
+            self._proc.stdin.write(line)
+            self._proc.stdin.flush()
+        except (OSError, ValueError) as e:
+            self._failed = True
+            log.warning("the watchdog that stops upstreams if mcpzip is killed is not running: %s", e)
 
 
 def _start_watchdog() -> subprocess.Popen:

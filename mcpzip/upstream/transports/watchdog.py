@@ -26,9 +26,15 @@ stay importable on its own: standard library only, nothing from mcpzip.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
+
+try:
+    # The C module behind ``signal``: the same functions and constants,
+    # without the enum classes (megabytes in a process that only waits).
+    import _signal as signal
+except ImportError:
+    import signal  # type: ignore[no-redef]
 
 # After SIGTERM, how long the processes of a dead mcpzip get to exit before
 # SIGKILL: enough for a server to flush a file, short enough that nothing
