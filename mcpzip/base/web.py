@@ -290,11 +290,90 @@ def abort(response: requests.Response | None) -> None:
         pass
 
 
-def sse_events(response: requests.Response):  # type: ignore[no-untyped-def]
-    """The server-sent events of a streaming *response* (``sseclient`` events)."""
+class MessageTooLarge(Exception):
+    """A body or event over the size limit: dropped unread.  *head* is its first bytes, for its id."""
+
+    def __init__(self, size: int, head: bytes = b"") -> None:
+        super().__init__(f"larger than {size} bytes")
+        self.size = size
+        self.head = head
+
+
+# sseclient's event type for one that was over the limit (dropped; its head kept).
+TOO_LARGE_EVENT = "mcpzip-too-large"
+_HEAD_BYTES = 512
+# What ends a server-sent event (sseclient splits at the same places).
+_EVENT_ENDS = (b"\r\r", b"\n\n", b"\r\n\r\n")
+
+
+def read_body(response: requests.Response, limit: int) -> bytes:
+    """The whole body of a streamed *response*, or :class:`MessageTooLarge` past *limit* bytes."""
+    parts: list[bytes] = []
+    total = 0
+    try:
+        for chunk in response.iter_content(65536):
+            total += len(chunk)
+            if total > limit:
+                raise MessageTooLarge(limit, b"".join(parts)[:_HEAD_BYTES] or chunk[:_HEAD_BYTES])
+            parts.append(chunk)
+    finally:
+        response.close()
+    return b"".join(parts)
+
+
+def sse_events(response: requests.Response, limit: int, too_large: list):  # type: ignore[no-untyped-def]
+    """The server-sent events of a streaming *response* (``sseclient`` events).
+
+    An event over *limit* bytes is never held whole: it is skipped, its
+    :class:`MessageTooLarge` appended to *too_large*, and an event of type
+    :data:`TOO_LARGE_EVENT` (data: its index there) stands in its place.
+    The stream goes on.
+    """
     import sseclient
 
-    return sseclient.SSEClient(_chunks(response)).events()
+    return sseclient.SSEClient(_bounded_events(_chunks(response), limit, too_large)).events()
+
+
+def _bounded_events(chunks, limit: int, too_large: list):  # type: ignore[no-untyped-def]
+    # Whole events only, each at most *limit* bytes: memory stays below
+    # *limit* plus one chunk whatever the server sends.
+    pending = bytearray()
+    skipping: MessageTooLarge | None = None
+    for chunk in chunks:
+        scan = max(0, len(pending) - 3)
+        pending += chunk
+        start = 0
+        for end in _event_ends(pending, scan):
+            if skipping is not None:
+                too_large.append(skipping)
+                skipping = None
+                yield f"event: {TOO_LARGE_EVENT}\ndata: {len(too_large) - 1}\n\n".encode()
+            elif end - start > limit:
+                too_large.append(MessageTooLarge(limit, bytes(pending[start : start + _HEAD_BYTES])))
+                yield f"event: {TOO_LARGE_EVENT}\ndata: {len(too_large) - 1}\n\n".encode()
+            else:
+                yield bytes(pending[start:end])
+            start = end
+        del pending[:start]
+        if len(pending) > limit:
+            if skipping is None:
+                skipping = MessageTooLarge(limit, bytes(pending[:_HEAD_BYTES]))
+            del pending[:-3]  # kept: an end may begin in them
+
+
+def _event_ends(data: bytearray, start: int):  # type: ignore[no-untyped-def]
+    """Where each event that ends at or after *start* ends, in order (one pass per kind of end)."""
+    found = {end: data.find(end, start) for end in _EVENT_ENDS}
+    pos = start
+    while True:
+        for end, i in found.items():
+            if 0 <= i < pos:
+                found[end] = data.find(end, pos)
+        ends = [i + len(end) for end, i in found.items() if i >= 0]
+        if not ends:
+            return
+        pos = min(ends)
+        yield pos
 
 
 def _chunks(response: requests.Response):  # type: ignore[no-untyped-def]

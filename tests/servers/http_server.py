@@ -2,7 +2,7 @@
 
     python http_server.py [--transport http|sse] [--json-response] [--oauth]
                           [--token-ttl SECONDS] [--resource-path PATH] [--scopes a,b] [--legacy-only]
-                          [--port PORT] [--session-400] [--tls CERT KEY]
+                          [--port PORT] [--session-400] [--tls CERT KEY] [--trace-sessions]
 
 It binds 127.0.0.1 on a free port and prints ``READY <port>`` on stdout once
 it accepts connections.  With ``--oauth`` the same app is also the OAuth
@@ -17,6 +17,7 @@ modern requests the way servers from before 2026 do (400, "Missing session ID").
 does (400, "No valid session ID provided") instead of the Python SDK's 404;
 ``--port`` binds a given port, so that a test can restart the server in place.
 ``--tls CERT KEY`` serves HTTPS with that certificate chain and key.
+``--trace-sessions`` prints ``TRACE <method> <session id or ->`` on stderr as each request arrives.
 """
 
 from __future__ import annotations
@@ -154,6 +155,11 @@ def build(args: argparse.Namespace, port: int) -> MCPServer:
         )  # fmt: skip
 
     @mcp.tool()
+    def big(size: int) -> str:
+        """A text of *size* bytes (for message size limits)."""
+        return "x" * size
+
+    @mcp.tool()
     async def announce(text: str, ctx: Context) -> str:
         """Send a log message that belongs to no request (legacy: on the standalone stream)."""
         await ctx.session.send_log_message(level="info", data=text)
@@ -221,6 +227,19 @@ def session_400(app):  # noqa: ANN001, ANN201
     return wrapped
 
 
+def trace_sessions(app):  # noqa: ANN001, ANN201
+    """Print each request's HTTP method and session id on arrival, in order."""
+
+    async def wrapped(scope, receive, send):  # noqa: ANN001
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            sid = headers.get(b"mcp-session-id", b"-").decode()
+            print(f"TRACE {scope['method']} {sid}", file=sys.stderr, flush=True)
+        await app(scope, receive, send)
+
+    return wrapped
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--transport", choices=["http", "sse"], default="http")
@@ -233,6 +252,7 @@ def main() -> None:
     parser.add_argument("--session-400", action="store_true")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    parser.add_argument("--trace-sessions", action="store_true")
     args = parser.parse_args()
 
     sock = socket.socket()
@@ -248,6 +268,8 @@ def main() -> None:
         app = legacy_only(app)
     if args.session_400:
         app = session_400(app)
+    if args.trace_sessions:
+        app = trace_sessions(app)
     tls = {"ssl_certfile": args.tls[0], "ssl_keyfile": args.tls[1]} if args.tls else {}
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **tls))
 

@@ -25,6 +25,8 @@ def create(server: ServerConfig, **options: Any) -> Transport:
         from .stdio import StdioTransport
 
         return StdioTransport(server, **({"max_message_bytes": limit} if limit else {}))
+    if limit:
+        options["max_message_bytes"] = limit  # the remote transports take the rest of the options too
     if server.type == "http":
         from .http import HttpTransport
 

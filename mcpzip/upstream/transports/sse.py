@@ -4,8 +4,9 @@ The client opens one long GET event stream; the server's first event,
 ``endpoint``, names the URL to POST messages to; every answer comes back on
 the stream.  The endpoint must be on the same origin as the stream.
 
-Threading contract: one thread reads the stream and delivers messages;
-``send`` may be called from any thread and returns once the server accepted
+Threading contract: one thread reads the stream (an
+:class:`~.remote.EventStream`) and delivers messages; ``send`` and ``close``
+may be called from any thread; ``send`` returns once the server accepted
 the POST.
 """
 
@@ -16,8 +17,9 @@ from urllib.parse import urljoin, urlsplit
 
 from .. import auth
 from ...base import jsonrpc, log, web
+from ...base.config import DEFAULT_MAX_MESSAGE_BYTES
 from .base import TransportClosed
-from .remote import STREAM_TIMEOUT, RemoteTransport
+from .remote import STREAM_TIMEOUT, EventStream, RemoteTransport, too_large_answer
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,13 +36,14 @@ ENDPOINT_WAIT = 15.0
 
 class SseTransport(RemoteTransport):
     def __init__(self, server: ServerConfig, auth_dir: str | None = None, auth_flow: str = auth.NEVER,
-                 on_authorized: Any = None) -> None:  # fmt: skip
-        super().__init__(server, auth_dir, auth_flow, on_authorized)
-        self._endpoint: str | None = None
+                 on_authorized: Any = None, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:  # fmt: skip
+        super().__init__(server, auth_dir, auth_flow, on_authorized, max_message_bytes)
+        self._endpoint: str | None = None  # written once by the reader, before _endpoint_known is set
         self._endpoint_known = threading.Event()
-        self._stream: requests.Response | None = None
+        self._stream = EventStream(max_message_bytes)
         self._reader: threading.Thread | None = None
-        self._closing = False
+        self._lock = threading.Lock()
+        self._closing = False  # guarded by _lock
 
     def start(self, on_message: OnMessage, on_close: OnClose) -> None:
         self._open(pool_size=8)
@@ -50,7 +53,8 @@ class SseTransport(RemoteTransport):
         if response.status_code != 200 or kind != "text/event-stream":
             response.close()
             raise TransportClosed(f"the server answered HTTP {response.status_code} to the event stream request")
-        self._stream = response
+        if not self._stream.attach(response):
+            raise TransportClosed("the connection is closed")
         self._reader = threading.Thread(target=self._read, args=(response, on_message, on_close),
                                         name=f"mcpzip-{self.name}-sse", daemon=True)  # fmt: skip
         self._reader.start()
@@ -61,7 +65,10 @@ class SseTransport(RemoteTransport):
     def _read(self, response: requests.Response, on_message: OnMessage, on_close: OnClose) -> None:
         reason = "the event stream ended"
         try:
-            for event in web.sse_events(response):
+            for event in self._stream.events(response):
+                if isinstance(event, web.MessageTooLarge):
+                    self._dropped(event, on_message)
+                    continue
                 if event.event == "endpoint":
                     self._set_endpoint(event.data.strip())
                     continue
@@ -73,10 +80,20 @@ class SseTransport(RemoteTransport):
         except Exception as e:
             reason = f"the event stream broke ({web.describe_error(e)})"
         finally:
-            response.close()
             self._endpoint_known.set()
-        if not self._closing:
+        with self._lock:
+            closing = self._closing
+        if not closing:
             on_close(reason)
+
+    def _dropped(self, error: web.MessageTooLarge, on_message: OnMessage) -> None:
+        """A message over the limit: an error for its call when its id can be read; the stream goes on."""
+        answer = too_large_answer(error, "answer")
+        if answer is not None:
+            on_message(answer)
+        else:
+            log.warning("%s: dropped a message from the server larger than max_message_bytes (%d bytes)",
+                        self.name, error.size)  # fmt: skip
 
     def _set_endpoint(self, value: str) -> None:
         endpoint = urljoin(self.url, value)
@@ -89,7 +106,9 @@ class SseTransport(RemoteTransport):
 
     def send(self, message: dict) -> None:
         endpoint = self._endpoint
-        if endpoint is None or self._closing:
+        with self._lock:
+            closing = self._closing
+        if endpoint is None or closing:
             raise TransportClosed("not connected")
         headers = {"Content-Type": "application/json", **self.server.headers}
         response = self._send_authorized("POST", endpoint, headers, data=jsonrpc.encode(message), timeout=web.SHORT_TIMEOUT)
@@ -101,10 +120,12 @@ class SseTransport(RemoteTransport):
             raise TransportClosed(f"the server refused the message (HTTP {status})")
 
     def close(self) -> None:
-        if self._closing:
-            return
-        self._closing = True
-        web.abort(self._stream)
+        """Stop the stream, wait for its reader (bounded), release the connections; safe to call twice."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+        self._stream.stop()
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join(timeout=2.0)
         if self._http is not None:
