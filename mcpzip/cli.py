@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the raw MCP result as JSON")
     p.add_argument("--max-bytes", type=int, default=0, metavar="N",
                    help="cut the result to N bytes as the model would see it (default: print everything)")
+    p = command("refresh", "list servers' tools now and update the cache (serve lists only stale ones)")
+    p.add_argument("server", nargs="?", help="the server to list (default: every server)")
     p = command("login", "sign in (OAuth) to remote servers that need it")
     p.add_argument("server", nargs="?", help="the server to sign in to (default: every http/sse server)")
     p = command("logout", "forget the stored OAuth tokens of one server")
@@ -282,6 +284,33 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_ERROR if broken else EXIT_OK
 
 
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from .downstream.listings import LIST_AT_ONCE
+    from .downstream.wiring import open_tools
+
+    config = config_module.load(args.config)
+    if args.server is not None and args.server not in config.servers:
+        known = ", ".join(sorted(config.servers)) or "none"
+        raise CommandError(f"no server named {args.server!r} in {config.path} (servers: {known})")
+    servers = [args.server] if args.server else list(config.servers)
+    tools = open_tools(config)
+    failed = 0
+    try:
+        for t in tools.catalog.refresh(tools.pool.list_tools, servers, at_once=LIST_AT_ONCE):
+            t.join()
+        for name in servers:
+            error = tools.catalog.error(name)
+            if error:
+                failed += 1
+                print(log.shown(f"{name}: could not list: {error}"))
+            else:
+                n = len(tools.catalog.server_tools(name))
+                print(f"{name}: {n} tool{'s' if n != 1 else ''}")
+    finally:
+        tools.close()
+    return EXIT_ERROR if failed else EXIT_OK
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     tools = _open(args, refresh=args.refresh)
     try:
@@ -446,6 +475,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": lambda args: serve_http(args.config, args.http) if args.http else (
         serve_shared(args.config) if args.shared else serve(args.config)),
     "list": cmd_list,
+    "refresh": cmd_refresh,
     "search": cmd_search,
     "stats": cmd_stats,
     "describe": cmd_describe,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 
 from servers.fixture_server import TOOLS
 from conftest import clean_env, fixture_server, write_config
@@ -32,6 +33,8 @@ def test_era_and_capabilities_are_remembered_and_spare_the_probe(tmp_path, mcpzi
     assert len(entry.pop("config")) == 32  # a keyed hash of the server's config entry, not a copy
     assert "echo" in entry.pop("topics")  # what its tools are about: the nouns of their names
     assert entry.pop("bytes") > 1000  # the size of its definitions, for tools_mode auto
+    assert 0 <= time.time() - entry.pop("listed") < 60  # when its tools were listed
+    assert entry.pop("offered") == {}  # what the client could do, as the legacy server heard it when it listed
     assert entry == {"era": "legacy", "protocolVersion": "2025-11-25",
                      "capabilities": {"tools": {"listChanged": True}, "logging": {}},  # as the fixture declares them
                      "tools": len(TOOLS)}

@@ -24,6 +24,8 @@ DEFAULT_LIMIT = 5
 MAX_LIMIT = 50
 DEFAULT_IDLE_MINUTES = 5.0
 DEFAULT_SHARED_IDLE_MINUTES = 30.0
+# A server's cached listing is trusted this long unless the server gave its own ttlMs.
+DEFAULT_REFRESH_HOURS = 24.0
 DEFAULT_CALL_SECONDS = 120.0
 MAX_CALL_SECONDS = 86400.0  # longer waits overflow the clock's timeouts
 # The largest JSON-RPC message read from a client or an upstream (docs/configuration.md).
@@ -45,7 +47,7 @@ TYPE_ALIASES = {
 TOP_KEYS = {"mcpServers", "gemini_api_key", "search", "idle_timeout_minutes", "call_timeout_seconds", "$schema",
             "resources_and_prompts", "max_message_bytes",
             "max_result_bytes", "env_passthrough", "shared_idle_minutes", "tools_mode", "direct_budget_bytes",
-            "pinned"}  # fmt: skip
+            "pinned", "refresh_hours", "warm_up"}  # fmt: skip
 TOOLS_MODES = ("auto", "meta", "direct")
 # In auto mode, the upstream tools are listed directly while their definitions fit this.
 DEFAULT_DIRECT_BUDGET = 8192
@@ -151,6 +153,10 @@ class Config:
     direct_budget_bytes: int = DEFAULT_DIRECT_BUDGET
     # Patterns of prefixed tool names (``*`` wildcards) listed directly in every mode.
     pinned: list[str] = field(default_factory=list)
+    # How long a server's listing stays fresh when it gave no ttlMs (docs/configuration.md).
+    refresh_hours: float = DEFAULT_REFRESH_HOURS
+    # Start the servers of search_tools' top results before the model calls one.
+    warm_up: bool = True
 
     def result_budget(self, server: str) -> int:
         """The result budget for *server*'s tools."""
@@ -260,6 +266,9 @@ def parse(data: Any, path: str, environ: dict[str, str]) -> Config:
     if call_timeout > MAX_CALL_SECONDS:
         raise ConfigError(f"{where}: call_timeout_seconds must be at most {MAX_CALL_SECONDS:.0f} (one day); 0 means no limit")
     max_message_bytes = _number(data, "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES, where, integer=True)
+    warm_up = data.get("warm_up", True)
+    if not isinstance(warm_up, bool):
+        raise ConfigError(f"{where}: warm_up must be true or false")
     if max_message_bytes < 1024:
         raise ConfigError(f"{where}: max_message_bytes must be at least 1024")
 
@@ -285,6 +294,8 @@ def parse(data: Any, path: str, environ: dict[str, str]) -> Config:
         tools_mode=tools_mode,
         direct_budget_bytes=_number(data, "direct_budget_bytes", DEFAULT_DIRECT_BUDGET, where, integer=True),
         pinned=pinned,
+        refresh_hours=_number(data, "refresh_hours", DEFAULT_REFRESH_HOURS, where),
+        warm_up=warm_up,
     )
 
 

@@ -52,7 +52,7 @@ def probe(pool: Pool, server: ServerConfig, timeout: float) -> Probe:
         info = conn.server_info if isinstance(conn.server_info, dict) else {}
         result.server_info = " ".join(str(info[k]) for k in ("name", "version") if info.get(k))
         listed = time.monotonic()
-        result.tools = len(conn.list_tools(max(0.001, timeout - result.start_seconds)))
+        result.tools = len(conn.list_tools(max(0.001, timeout - result.start_seconds))[0])
         result.list_seconds = time.monotonic() - listed
         result.ok = True
     except UpstreamError as e:

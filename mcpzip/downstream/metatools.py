@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ..upstream.pool import Pool
     from ..knowledge.search import Searcher
     from ..upstream.session import CallContext, Handlers
+    from .listings import Listings
     from .results import Results
 
 MAX_LIMIT = 50
@@ -193,7 +194,7 @@ class MetaTools:
 
     def __init__(self, config: Config, catalog: Catalog, searcher: Searcher | None, pool: Pool,
                  ranking: Any = None, results: Results | None = None,
-                 result_budget: int | None = None) -> None:  # fmt: skip
+                 result_budget: int | None = None, listings: Listings | None = None) -> None:  # fmt: skip
         """*searcher* None: made on first use (see :attr:`searcher`); *ranking* None: see :attr:`ranking`.
 
         *results* cuts big results to their budget (None: results pass whole),
@@ -202,6 +203,7 @@ class MetaTools:
         self.config = config
         self.results = results
         self.result_budget = result_budget
+        self.listings = listings  # warm-up after search_tools (None: none)
         self.catalog = catalog
         self._searcher = searcher
         self.pool = pool
@@ -414,6 +416,9 @@ class MetaTools:
             where = f" on {server}" if server else ""
             return text_result(f"No tools found for {query!r}{where}.\n{self._servers_help(server)}"
                                + (f"\n{note}" if note else ""))  # fmt: skip
+        if self.listings is not None:
+            # The model's next step is usually execute_tool on one of these.
+            self.listings.warm_up(tools)
         lines = [search_line(t, self.searcher.copies(t)) for t in tools]
         if total > len(tools):
             lines.append(f"({total - len(tools)} more matches; raise limit or refine the query to see them)")
@@ -530,7 +535,7 @@ class MetaTools:
         if name == READ_RESULT_NAME:
             return self._read_result(arguments, context)
         try:
-            found = self._find(name)
+            found = self._find(name, for_call=True)
         except ToolUnavailable as e:
             return error_result(str(e))
         missing = _missing_required(found.definition.get("inputSchema"), arguments)
@@ -608,11 +613,17 @@ class MetaTools:
         if not self.catalog.wait_for(servers, FIRST_LISTING_WAIT):
             log.info("answering before every server has been listed")
 
-    def _find(self, name: str) -> Tool:
-        """The tool called *name*; raises ToolUnavailable with a message that suggests names."""
+    def _find(self, name: str, for_call: bool = False) -> Tool:
+        """The tool called *name*; raises ToolUnavailable with a message that suggests names.
+
+        *for_call*: the tool is about to be called, so a connection that lists
+        its server meanwhile stays open for the call.
+        """
         parts = split_name(name)
         if parts is not None and parts[0] in self.catalog.servers:
             if self.catalog.state(parts[0]) == PENDING:
+                if for_call:
+                    self.pool.expect_call(parts[0])
                 self._wait_for_listing(parts[0])
         tool = self.catalog.get(name)
         if tool is not None:

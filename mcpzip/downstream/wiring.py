@@ -5,12 +5,13 @@ registration method where two of them need each other (an upstream's
 messages reach the relay that needs the pool).  The graph ``serve`` runs::
 
     ServerCache ─┬─> Pool ──(handle_upstream_messages)──> Relay.handlers()
-                 │     ├──(when_connected)──> Aggregator._connected  (resources on)
+                 │     ├──(when_connected)──> Listings.connected, Aggregator.connected (resources on)
                  │     └──(when_authorized)─> MetaTools.relist
-                 └─> Catalog (counts_hint; on_update = MetaTools.listed -> ServerCache.record_tools)
-    MetaTools(config, Catalog, Pool, Results(ResultStore))
+                 ├─> Catalog (counts_hint; on_update = MetaTools.listed -> ServerCache.record_tools)
+                 └─> Listings(config, Catalog, Pool, ServerCache)
+    MetaTools(config, Catalog, Pool, Results(ResultStore), Listings)
     Output(stdout) ──> Relay(send, MetaTools, other_notifications = Aggregator)
-    Server(MetaTools, Relay, Aggregator, stdin, Output, on_settled = MetaTools.refresh)
+    Server(MetaTools, Relay, Aggregator, stdin, Output, on_settled = Listings.start)
 
 Terminal commands (``list``, ``search``, ``call``) use only the top part,
 :func:`open_tools`.
@@ -25,6 +26,7 @@ from ..knowledge.servercache import ServerCache
 from ..upstream.pool import Pool
 from .aggregate import Aggregator
 from .clients import ClientHub, SplitPool
+from .listings import Listings
 from .metatools import MetaTools
 from .relay import Relay
 from .results import Results
@@ -60,7 +62,8 @@ def open_tools(config: Config, auth_flow: str = "never", result_budget: int | No
     catalog = Catalog(config.servers, config.cache_path, counts_hint=known.tool_counts(),
                       on_update=lambda server, count: tools.listed(server, count))  # fmt: skip
     results = Results(ResultStore() if result_budget is None else None)
-    tools = MetaTools(config, catalog, None, pool, results=results, result_budget=result_budget)
+    listings = Listings(config, catalog, pool, known)
+    tools = MetaTools(config, catalog, None, pool, results=results, result_budget=result_budget, listings=listings)
     # A completed sign-in makes that server's tools listable: list it.
     pool.when_authorized(tools.relist)
     return tools
@@ -69,6 +72,8 @@ def open_tools(config: Config, auth_flow: str = "never", result_budget: int | No
 def build_server(config: Config, stdin: IO[bytes], stdout: IO[bytes]) -> Server:
     """Everything ``serve`` runs for one client on *stdin*/*stdout*, connected."""
     tools = open_tools(config, auth_flow="background")
+    # A server started for a call is listed again when its listing is old.
+    tools.pool.when_connected(tools.listings.connected)
     output = Output(stdout)
     # Resources, prompts and completions of the upstreams.
     aggregate = Aggregator(config, tools.pool)
@@ -76,7 +81,8 @@ def build_server(config: Config, stdin: IO[bytes], stdout: IO[bytes]) -> Server:
         tools.pool.when_connected(aggregate.connected)
     relay = Relay(output.send, tools, other_notifications=aggregate.on_upstream_notification)
     tools.pool.handle_upstream_messages(relay.handlers())
-    return Server(tools, relay, aggregate, stdin, output, on_settled=tools.refresh,
+    # Once the client is set up: list the servers whose cached listing is stale.
+    return Server(tools, relay, aggregate, stdin, output, on_settled=tools.listings.start,
                   max_message_bytes=config.max_message_bytes)  # fmt: skip
 
 
@@ -104,8 +110,9 @@ def build_front(config: Config, host: str, port: int, secret: str,
 
     front = HttpFront(host, port, secret, new_session, hub, place, config.shared_idle_minutes,
                       config.max_message_bytes, status)  # fmt: skip
-    # One client's handshake is not the moment to wait for: list the servers now.
-    tools.refresh()
+    # One client's handshake is not the moment to wait for: list the stale servers now.
+    tools.pool.when_connected(tools.listings.connected)
+    tools.listings.start()
     return front, tools
 
 

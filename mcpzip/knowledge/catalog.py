@@ -16,6 +16,7 @@ another thread reading the file block; nothing else does.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 
@@ -226,15 +227,42 @@ class Catalog:
         with self._lock:
             self._closing = True
 
-    def refresh(self, lister: Lister, servers: Iterable[str] | None = None, timeout: float = LIST_TIMEOUT) -> list[threading.Thread]:
-        """List *servers* (default: all) concurrently, each on its own thread."""
+    def assume_current(self, servers: Iterable[str]) -> None:
+        """Take *servers*' cached listings (even empty ones) as current: nothing waits for them to be listed."""
+        self._ensure_loaded()
+        with self._lock:
+            for name in servers:
+                if self._state.get(name) == PENDING:
+                    self._state[name] = CACHED
+            self._listed.notify_all()
+
+    def refresh(self, lister: Lister, servers: Iterable[str] | None = None, timeout: float = LIST_TIMEOUT,
+                at_once: int = 0) -> list[threading.Thread]:  # fmt: skip
+        """List *servers* (default: all) in the background; returns the threads doing it.
+
+        Each server on its own thread, or with *at_once*, that many threads
+        taking the servers in turn (each start costs a process and its memory).
+        """
+        names = list(self.servers if servers is None else servers)
+        due: queue.SimpleQueue = queue.SimpleQueue()  # each thread takes the next server when done with one
+        for name in names:
+            due.put(name)
+        count = len(names) if at_once <= 0 else min(at_once, len(names))
         threads = []
-        for name in self.servers if servers is None else servers:
-            t = threading.Thread(target=self._refresh_one, args=(lister, name, timeout), name=f"mcpzip-list-{name}")
+        for i in range(count):
+            t = threading.Thread(target=self._refresh_due, args=(lister, due, timeout), name=f"mcpzip-list-{i + 1}")
             t.daemon = True
             t.start()
             threads.append(t)
         return threads
+
+    def _refresh_due(self, lister: Lister, due: queue.SimpleQueue, timeout: float) -> None:
+        while True:
+            try:
+                server = due.get_nowait()
+            except queue.Empty:
+                return
+            self._refresh_one(lister, server, timeout)
 
     def _refresh_one(self, lister: Lister, server: str, timeout: float) -> None:
         try:

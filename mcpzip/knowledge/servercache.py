@@ -14,7 +14,14 @@ never required.  Its shape::
     {"servers": {"name": {"era": "legacy", "protocolVersion": "2025-11-25",
                           "capabilities": {...}, "tools": 12, "config": 123456,
                           "about": "first sentence of its instructions",
-                          "topics": ["issues", "pull requests"], "bytes": 9876}}}
+                          "topics": ["issues", "pull requests"], "bytes": 9876,
+                          "listed": 1767225600.0, "ttl": 3600.0, "offered": {}}}}
+
+``listed`` is when the server's tools were last listed (seconds since the
+epoch), ``ttl`` how long the server said that listing stays good (its
+``ttlMs``, in seconds), if it said, and ``offered`` what a legacy server had
+been told the client can do when it listed (some list tools only for a
+client that can do sampling).
 
 ``config`` is a keyed hash of how the server is started or reached: an
 entry for a server whose config entry changed since is ignored.  Keyed (with
@@ -28,6 +35,7 @@ Threading contract: every method may be called from any thread.
 from __future__ import annotations
 
 import threading
+import time
 
 from ..base import jsontext, log, protocol
 from ..base.files import ensure_dir, write_atomic
@@ -103,7 +111,7 @@ class ServerCache:
         The next start's instructions say so at once, and ``tools_mode`` auto
         knows whether the tools fit its budget without reading the tool cache.
         """
-        fields: dict = {"tools": count}
+        fields: dict = {"tools": count, "listed": time.time()}
         if topics is not None:
             fields["topics"] = topics
         if size is not None:
@@ -114,6 +122,33 @@ class ServerCache:
         """The bytes of each server's tool definitions (as listed directly), where known."""
         with self._lock:
             return {name: e["bytes"] for name, e in self._entries.items() if "bytes" in e}
+
+    def record_listing(self, name: str, ttl_ms: float | None, offered: dict | None) -> None:
+        """Remember how long *name* said its listing stays good (None: it did not say), and
+        what a legacy server had been told the client can do when it listed (None: modern)."""
+        self._merge(name, {"ttl": None if ttl_ms is None else ttl_ms / 1000, "offered": offered})
+
+    def listed_for_other(self, name: str, capabilities: dict) -> bool:
+        """Whether *name*'s last listing was made for a client that could do something else (legacy servers)."""
+        with self._lock:
+            offered = self._entries.get(name, {}).get("offered")
+        return offered is not None and offered != capabilities
+
+    def listing_age(self, name: str) -> float | None:
+        """Seconds since *name* was last listed, or None when unknown (or its config changed)."""
+        with self._lock:
+            listed = self._entries.get(name, {}).get("listed")
+        return None if listed is None else max(0.0, time.time() - listed)
+
+    def fresh(self, name: str, default_seconds: float) -> bool:
+        """Whether *name*'s last listing is still good: younger than its ttl, else *default_seconds*."""
+        with self._lock:
+            entry = self._entries.get(name, {})
+        listed, ttl = entry.get("listed"), entry.get("ttl")
+        if listed is None or "tools" not in entry:
+            return False
+        age = time.time() - listed
+        return 0 <= age < (default_seconds if ttl is None else ttl)
 
     def topics(self, name: str) -> list[str]:
         """What *name*'s tools were about when last listed ("issues", "pull requests"…), or []."""
@@ -212,4 +247,10 @@ def _clean(entry: dict, fingerprint: str | None) -> dict:
     tools = entry.get("tools")
     if isinstance(tools, int) and not isinstance(tools, bool) and tools >= 0:
         out["tools"] = tools
+    for key in ("listed", "ttl"):
+        value = entry.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1e12:
+            out[key] = float(value)
+    if isinstance(entry.get("offered"), dict):
+        out["offered"] = entry["offered"]
     return out

@@ -88,6 +88,9 @@ class Pool:
         # Servers whose connection must outlive idleness (a client waits for
         # resource updates from them).
         self._pinned: set[str] = set()
+        # Servers connected only to be listed: closed once listed, unless a call took the connection meanwhile.
+        self._listing_only: set[str] = set()
+        self._call_expected: set[str] = set()  # a call waits for their listing: keep the connection
         self._reaper: threading.Thread | None = None
         # Set once, under _lock, by close(); waited on by the reaper.
         self._closed = threading.Event()
@@ -118,12 +121,17 @@ class Pool:
 
     # -- connections ---------------------------------------------------------------
 
-    def get(self, name: str, timeout: float = CONNECT_TIMEOUT) -> Upstream:
-        """The live connection to *name*, connecting (or reconnecting) if needed."""
+    def get(self, name: str, timeout: float = CONNECT_TIMEOUT, for_listing: bool = False) -> Upstream:
+        """The live connection to *name*, connecting (or reconnecting) if needed.
+
+        *for_listing*: the connection is wanted only to list tools; one made
+        for that is closed once listed (:meth:`list_tools`) unless a call
+        (any other ``get``) takes it meanwhile.
+        """
         server = self.config.servers.get(name)
         if server is None:
             raise UpstreamError(f"no server named {name!r} in the config")
-        conn = self._live(name)
+        conn = self._live(name, claim=not for_listing)
         if conn is not None:
             return conn
         self._check_backoff(name)
@@ -131,12 +139,12 @@ class Pool:
         if not lock.acquire(timeout=timeout):
             raise UpstreamError(f"timed out waiting for {name} to start")
         try:
-            conn = self._live(name)
+            conn = self._live(name, claim=not for_listing)
             if conn is not None:
                 return conn
             self._check_backoff(name)  # a start that failed while this call waited for the lock
             try:
-                conn = self._connect(server, timeout)
+                conn = self._connect(server, timeout, for_listing)
             except UpstreamError as e:
                 self._note_failure(name, str(e))
                 raise
@@ -149,6 +157,35 @@ class Pool:
     def connected(self, name: str) -> bool:
         """Whether *name* has a live connection (its handshake is done)."""
         return self._live(name) is not None
+
+    def may_start(self, name: str) -> bool:
+        """False while *name* waits out the pause after a failed start (its backoff)."""
+        failed = self.last_failure(name)
+        return failed is None or failed[1] <= 0
+
+    def warm(self, name: str) -> None:
+        """Start *name* in the background, as for a call, so that the call finds it ready."""
+
+        def start() -> None:
+            try:
+                self.get(name)
+            except UpstreamError as e:
+                log.info("%s: warming up failed: %s", name, e)
+
+        t = threading.Thread(target=start, name=f"mcpzip-warm-{name}")
+        t.daemon = True
+        t.start()
+
+    def expect_call(self, name: str) -> None:
+        """A call to *name* waits for its listing: the connection that lists it is to stay for the call."""
+        with self._lock:
+            self._call_expected.add(name)
+            self._listing_only.discard(name)
+
+    def listing_only(self, name: str) -> bool:
+        """Whether *name*'s connection was made only to list its tools (and no call has used it)."""
+        with self._lock:
+            return name in self._listing_only
 
     def last_failure(self, name: str) -> tuple[str, float] | None:
         """Why *name*'s last start failed and the seconds until the next may be (0: now); None if it did not."""
@@ -172,13 +209,19 @@ class Pool:
             self._failed[name] = (count, time.monotonic() + delay, reason)
         log.info("%s: start failed %d time%s in a row; next attempt in %.0f s", name, count, "s" if count > 1 else "", delay)
 
-    def _live(self, name: str) -> Upstream | None:
-        """*name*'s connection if it is up and knows what the client can do (else a new one is due)."""
+    def _live(self, name: str, claim: bool = False) -> Upstream | None:
+        """*name*'s connection if it is up and knows what the client can do (else a new one is due).
+
+        *claim*: a call is about to use it, so it is no longer only for listing.
+        """
         with self._lock:
             conn = self._conns.get(name)
+            if claim:
+                self._listing_only.discard(name)  # a call uses it now: it stays
+                self._call_expected.discard(name)
         return conn if conn is not None and conn.alive and conn.offers(self.client_capabilities) else None
 
-    def _connect(self, server: ServerConfig, timeout: float) -> Upstream:
+    def _connect(self, server: ServerConfig, timeout: float, for_listing: bool = False) -> Upstream:
         """Start *server* (its connect lock held); the new connection is handed out only once ready."""
         name = server.name
         with self._lock:
@@ -215,6 +258,9 @@ class Pool:
         with self._lock:
             if conn.era:
                 self._eras[name] = conn.era
+            # Set before the callbacks run, so they can tell (listing_only).
+            listing_only = for_listing and name not in self._call_expected
+            (self._listing_only.add if listing_only else self._listing_only.discard)(name)
             callbacks = list(self._on_connect)
         self.known.record(name, conn.era, conn.protocol_version, conn.capabilities,
                           about=about_line(conn.instructions, conn.server_info))  # fmt: skip
@@ -235,14 +281,31 @@ class Pool:
         return conn
 
     def list_tools(self, name: str, timeout: float) -> list[dict]:
+        """*name*'s tools; a connection made only for this is closed right after."""
         started = time.monotonic()
         deadline = started + timeout
 
         def listing(conn: Upstream) -> list[dict]:
-            return conn.list_tools(max(0.001, deadline - time.monotonic()))
+            tools, ttl_ms = conn.list_tools(max(0.001, deadline - time.monotonic()))
+            self.known.record_listing(name, ttl_ms, conn.offered if conn.era == protocol.LEGACY else None)
+            return tools
 
-        return self._through_sign_in(name, started, deadline, lambda: self._on_connection(name, timeout, listing),
-                                     lambda: self._on_connection(name, _left(deadline), listing))  # fmt: skip
+        try:
+            return self._through_sign_in(
+                name, started, deadline, lambda: self._on_connection(name, timeout, listing, for_listing=True),
+                lambda: self._on_connection(name, _left(deadline), listing, for_listing=True))  # fmt: skip
+        finally:
+            self._close_if_listing_only(name)
+
+    def _close_if_listing_only(self, name: str) -> None:
+        with self._lock:
+            conn = self._conns.get(name)
+            if conn is None or name not in self._listing_only or name in self._pinned or conn.in_flight:
+                return
+            self._listing_only.discard(name)
+            del self._conns[name]
+        log.info("%s: listed; closing the connection no call is using", name)
+        conn.close()
 
     def call_tool(self, server: str, tool: str, arguments: dict, timeout: float | None,
                   context: CallContext | None = None) -> dict:  # fmt: skip
@@ -289,13 +352,14 @@ class Pool:
             return None  # only serve signs in by itself
         return auth.existing(server, self.config.auth_dir)
 
-    def _on_connection(self, name: str, connect_timeout: float, action: Callable[[Upstream], T]) -> T:
+    def _on_connection(self, name: str, connect_timeout: float, action: Callable[[Upstream], T],
+                       for_listing: bool = False) -> T:  # fmt: skip
         try:
-            return action(self.get(name, connect_timeout))
+            return action(self.get(name, connect_timeout, for_listing))
         except NotSent:
             # Closed under us (idle reaping, a crash between calls): the
             # request never left, so one retry on a fresh connection is safe.
-            return action(self.get(name, connect_timeout))
+            return action(self.get(name, connect_timeout, for_listing))
 
     def declared(self, name: str) -> dict | None:
         """*name*'s capabilities: live when connected, else as remembered; None if never seen."""
@@ -323,7 +387,9 @@ class Pool:
 
         Modern upstreams read it from every request; a legacy upstream heard
         it at its handshake, so its next use connects it again.  Returns the
-        servers connected (or connecting) that have yet to hear it.
+        servers connected (or connecting) that have yet to hear it, and the
+        legacy servers not connected whose last listing was made for a
+        client that could do something else: their tools are to be listed again.
         """
         if capabilities == self.client_capabilities:
             return []
@@ -334,7 +400,11 @@ class Pool:
         self.client_capabilities.update(capabilities)
         with self._lock:
             conns = list(self._conns.values()) + list(self._connecting.values())
-        return [c.name for c in conns if c.era != protocol.MODERN and not c.offers(self.client_capabilities)]
+        told_less = [c.name for c in conns if c.era != protocol.MODERN and not c.offers(self.client_capabilities)]
+        connected = {c.name for c in conns}
+        listed_for_other = [name for name in self.config.servers
+                            if name not in connected and self.known.listed_for_other(name, self.client_capabilities)]  # fmt: skip
+        return told_less + listed_for_other
 
     def _retire(self, conn: Upstream) -> None:
         """Close *conn*, replaced by a new connection, once the calls it carries are done."""

@@ -443,12 +443,13 @@ class Upstream:
 
     # -- MCP methods ------------------------------------------------------------
 
-    def list_tools(self, timeout: float) -> list[dict]:
-        """Every tool, following ``nextCursor`` pages within one deadline."""
+    def list_tools(self, timeout: float) -> tuple[list[dict], float | None]:
+        """(every tool, the ``ttlMs`` a modern server gave with it or None), following ``nextCursor`` pages within one deadline."""
         deadline = time.monotonic() + timeout
         tools: list[dict] = []
         cursor = None
         seen = set()
+        ttl_ms = None
         while True:
             params = {"cursor": cursor} if cursor else {}
             result = self.request("tools/list", params, max(0.001, deadline - time.monotonic()))
@@ -456,9 +457,12 @@ class Upstream:
             if not isinstance(page, list):
                 raise UpstreamError("tools/list answered without a tools list")
             tools.extend(t for t in page if isinstance(t, dict))
+            ttl = result.get("ttlMs")
+            if isinstance(ttl, (int, float)) and not isinstance(ttl, bool) and 0 <= ttl < 1e15:
+                ttl_ms = ttl if ttl_ms is None else min(ttl_ms, ttl)  # the whole list is as good as its shortest-lived page
             cursor = result.get("nextCursor")
             if not cursor or not isinstance(cursor, str) or cursor in seen:
-                return tools
+                return tools, ttl_ms
             seen.add(cursor)
 
     def call_tool(self, name: str, arguments: dict, timeout: float | None, context: CallContext | None = None) -> dict:

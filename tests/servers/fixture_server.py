@@ -15,6 +15,7 @@ received so tests can look.  Options:
   --sampling-tool      list the tool "sample" (asks the client for sampling/createMessage) only to a
                        client that declared sampling in initialize, as server-everything does
   --banner             print a non-JSON line on stdout before anything else
+  --modern-ttl MS      speak the modern era (answer server/discover) and give ttlMs MS with tools/list
   --start-delay SEC    sleep before reading stdin (a slow starter)
   --record PATH        append every received message as a JSON line to PATH
   --resources N        also offer resources (fixture://NAME/about and N named fixture://NAME/item/I),
@@ -474,11 +475,17 @@ def handle(request: dict) -> None:
             send({"jsonrpc": "2.0", "id": rid, "error": {"code": -32601, "message": "Method not found"}})
         elif result is not SILENT:
             send({"jsonrpc": "2.0", "id": rid, "result": result})
+    elif method == "server/discover" and options.modern_ttl is not None:
+        send({"jsonrpc": "2.0", "id": rid, "result": {
+            "supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}},
+            "_meta": {"io.modelcontextprotocol/serverInfo": {"name": options.name, "version": "1.0"}}}})
     elif method == "tools/list":
         tools = all_tools()
         start = int((request.get("params") or {}).get("cursor") or 0)
         size = options.page_size or len(tools)
         result: dict = {"tools": tools[start:start + size]}
+        if options.modern_ttl is not None:
+            result.update(resultType="complete", ttlMs=options.modern_ttl)
         if start + size < len(tools):
             result["nextCursor"] = str(start + size)
         send({"jsonrpc": "2.0", "id": rid, "result": result})
@@ -504,6 +511,7 @@ def main() -> None:
     parser.add_argument("--sampling-tool", action="store_true")
     parser.add_argument("--ask-roots", action="store_true")
     parser.add_argument("--banner", action="store_true")
+    parser.add_argument("--modern-ttl", type=int, default=None)
     parser.add_argument("--start-delay", type=float, default=0)
     parser.add_argument("--record")
     parser.add_argument("--resources", type=int, default=None)
