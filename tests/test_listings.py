@@ -22,7 +22,19 @@ NAMES = ("alpha", "beta", "gamma")
 
 
 def children(pid: int) -> set[int]:
-    """The live child processes of *pid*."""
+    """The upstream processes *pid* runs: its children that run the fixture server (not mcpzip's own watchdog)."""
+    return {p for p in _children(pid) if "fixture_server.py" in _cmdline(p)}
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _children(pid: int) -> set[int]:
     pids: set[int] = set()
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
@@ -190,16 +202,26 @@ def test_a_server_connected_for_a_call_is_listed_again_when_its_listing_is_old(t
 
 
 def test_search_warms_up_the_servers_of_its_top_results(tmp_path, mcpzip):
-    config = write_config(tmp_path, servers(tmp_path))
+    # Each server has its own tool, so no result is a copy of another's.
+    config = write_config(tmp_path, servers(tmp_path, alpha=["--only", "add"], beta=["--only", "sleep"],
+                                            gamma=["--only", "echo"]))  # fmt: skip
     warm_cache(tmp_path, mcpzip, config)
     proc = serve(mcpzip, config)
     proc.initialize()
     proc.result("tools/list")
     poll(lambda: decided(proc), what="the start-up listing decision")
     assert children(proc.proc.pid) == set()
-    assert proc.text("search_tools", {"query": "add two numbers", "limit": 5})
-    poll(lambda: sum("initialize" in received(tmp_path / f"{n}.jsonl") for n in NAMES) == 2, what="two servers warmed up")
+    found = proc.text("search_tools", {"query": "add numbers, sleep or echo text", "limit": 5})
+    order = []
+    for line in found.splitlines():
+        server = line.partition("__")[0]
+        if server in NAMES and server not in order:
+            order.append(server)
+    assert len(order) >= 2, found
+    warmed = order[:2]
+    poll(lambda: all("initialize" in received(tmp_path / f"{n}.jsonl") for n in warmed), what="two servers warmed up")
     assert len(children(proc.proc.pid)) == 2
+    assert all(received(tmp_path / f"{n}.jsonl") == [] for n in NAMES if n not in warmed)
     assert "warming up" in proc.stderr
     assert proc.close() == 0
 
@@ -212,7 +234,7 @@ def test_warm_up_skips_servers_that_failed_to_start(tmp_path):
             tools.pool.get("broken")
         found = [Tool("broken", "x", {"name": "x"}), Tool("fine", "echo", {"name": "echo"})]
         assert tools.listings.warm_up(found) == ["fine"]  # broken is paused after its failed start
-        poll(lambda: tools.pool.running("fine"), what="fine to be warmed up")
+        poll(lambda: tools.pool.connected("fine"), what="fine to be warmed up")
         assert tools.listings.warm_up(found) == []  # fine runs already
     finally:
         tools.close()

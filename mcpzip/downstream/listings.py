@@ -82,7 +82,7 @@ class Listings:
                 servers.append(tool.server)
             if len(servers) == WARM_SERVERS:
                 break
-        started = [s for s in servers if not self.pool.running(s) and self.pool.may_start(s)]
+        started = [s for s in servers if not self.pool.connected(s) and self.pool.may_start(s)]
         for server in started:
             log.info("%s: warming up (a search found its tools)", server)
             self.pool.warm(server)
