@@ -143,8 +143,12 @@ class Mcpzip:
         return "".join(self.stderr_lines)
 
     def send_raw(self, data: bytes) -> None:
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            self.proc.wait(5)
+            raise AssertionError(f"mcpzip exited ({self.proc.returncode}); stderr:\n{self.stderr}") from None
 
     def send(self, message: dict) -> None:
         self.send_raw((json.dumps(message) + "\n").encode())

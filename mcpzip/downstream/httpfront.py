@@ -271,6 +271,9 @@ class _Httpd(http.server.ThreadingHTTPServer):
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Answers leave in several small writes on a kept-alive connection; with
+    # Nagle's algorithm the last one would wait for the client's delayed ACK.
+    disable_nagle_algorithm = True
     server: _Httpd
     # A connection that sends nothing is closed after this long.
     timeout = 600
@@ -332,10 +335,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             while not session.output.closed:
                 message = session.output.next_unrequested(KEEPALIVE_SECONDS)
-                self.wfile.write(_event(message) if message is not None else b": keepalive\n\n")
-                self.wfile.flush()
+                self._chunk(_event(message) if message is not None else b": keepalive\n\n")
+            self._chunk(b"", last=True)
         except OSError:
-            pass  # the client went away
+            self.close_connection = True  # the client went away
         finally:
             session.listening -= 1
             session.last_seen = time.monotonic()
@@ -396,13 +399,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             while True:
                 message = exchange.messages.get()
-                if message is None:
-                    return
-                self.wfile.write(_event(message))
-                self.wfile.flush()
-                if "method" not in message:
+                last = message is None or "method" not in message
+                # The answer and the stream's end in one write; the connection stays for the next request.
+                self._chunk(b"" if message is None else _event(message), last)
+                if last:
                     return
         except OSError:
+            self.close_connection = True
             log.debug("a client left before its answer was written")
 
     def _json_answer(self, exchange: _Exchange, extra: dict) -> None:
@@ -419,11 +422,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
-        self.send_header("Connection", "close")  # the stream's end is the connection's
+        # Chunked, so that the connection outlives the stream: a client's next
+        # request skips a new connection (and this server a new thread).
+        self.send_header("Transfer-Encoding", "chunked")
         for key, value in extra.items():
             self.send_header(key, value)
         self.end_headers()
-        self.close_connection = True
+
+    def _chunk(self, data: bytes, last: bool = False) -> None:
+        """One chunk of a chunked body (none when empty); *last* ends the body."""
+        out = b"%x\r\n%s\r\n" % (len(data), data) if data else b""
+        self.wfile.write(out + (b"0\r\n\r\n" if last else b""))
+        self.wfile.flush()
 
     def _json(self, status: int, message: Any, extra: dict | None = None) -> None:
         data = jsonrpc.encode(message)

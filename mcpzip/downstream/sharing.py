@@ -20,12 +20,14 @@ read on a thread of its own (answers may leave out of order, as from
 
 from __future__ import annotations
 
+import _thread
 import http.client
 import json
 import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -61,20 +63,30 @@ class Place:
         files.ensure_dir(self.dir, 0o700)
 
     def secret(self) -> str:
-        """The bearer secret, created (0600, never readable by others) on first use."""
+        """The bearer secret, created (0600, never readable by others) on first use.
+
+        Made whole in a file of its own, then linked into place: a client
+        starting at the same moment finds either no secret or all of it, and
+        the first link wins.
+        """
+        found = self.existing_secret()
+        if found is not None:
+            return found
         self.ensure_dir()
+        fd, temporary = tempfile.mkstemp(prefix=".secret-", dir=self.dir)  # mode 0600
         try:
-            fd = os.open(self.secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            with open(self.secret_path, encoding="ascii") as f:
-                value = f.read().strip()
-            if value:
-                return value
-            raise SharingError(f"{self.secret_path} is empty; delete it and start again") from None
-        value = secrets.token_urlsafe(SECRET_BYTES)
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(value + "\n")
-        return value
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write(secrets.token_urlsafe(SECRET_BYTES) + "\n")
+            try:
+                os.link(temporary, self.secret_path)
+            except FileExistsError:
+                pass  # another client made it first: theirs it is
+        finally:
+            os.unlink(temporary)
+        found = self.existing_secret()
+        if found is None:
+            raise SharingError(f"cannot read {self.secret_path}; delete it and start again")
+        return found
 
     def existing_secret(self) -> str | None:
         """The bearer secret if one was made (nothing is created)."""
@@ -201,12 +213,14 @@ class StdioRelay:
         self.stdout = stdout
         self.secret = place.secret()
         self._out_lock = threading.Lock()  # keeps each line whole on stdout
-        self._lock = threading.Lock()  # guards _session, _listener and _answering
+        self._lock = threading.Lock()  # guards _session, _listener, _owed and _idle
+        self._all_answered = threading.Condition(self._lock)  # _owed fell to 0
         self._port: int | None = None  # written on the stdin thread only
         self._session: str | None = None
         self._initialize: bytes | None = None  # replayed after a restart; stdin thread only
         self._listener: threading.Thread | None = None
-        self._answering: set[threading.Thread] = set()
+        self._owed = 0  # answers being read
+        self._idle: list[http.client.HTTPConnection] = []  # kept-alive connections, free for the next post
 
     def run(self) -> int:
         self._port = ensure_running(self.place, self.secret)["port"]
@@ -232,10 +246,11 @@ class StdioRelay:
         if not is_request:
             self._answer(conn, response)
             return
-        t = threading.Thread(target=self._answer, args=(conn, response), name="mcpzip-shared-answer", daemon=True)
         with self._lock:
-            self._answering.add(t)
-        t.start()
+            self._owed += 1
+        # A bare thread: threading.Thread.start() waits for the thread to run,
+        # which every call would pay for.
+        _thread.start_new_thread(self._answer, (conn, response, True, True))
 
     def _deliver(self, line: bytes) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         """POST *line* until the shared mcpzip has taken it, reconnecting once if it is gone."""
@@ -248,18 +263,19 @@ class StdioRelay:
     def _post(self, line: bytes) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         with self._lock:
             session = self._session
+            reused = self._idle.pop() if self._idle else None
         headers = {"Content-Type": "application/json", "Accept": ACCEPT, "Authorization": f"Bearer {self.secret}"}
         if session:
             headers["Mcp-Session-Id"] = session
-        conn = http.client.HTTPConnection("127.0.0.1", self._port, timeout=CONNECT_TIMEOUT)
         try:
-            conn.request("POST", "/mcp", body=line, headers=headers)
-            conn.sock.settimeout(None)  # a call may take as long as its own timeout says
-            response = conn.getresponse()
-        except OSError as e:
-            conn.close()
-            raise _Gone(f"the shared mcpzip is not answering ({e})") from e
+            conn, response = self._send(reused, line, headers)
+        except OSError:
+            if reused is None:
+                raise
+            # A kept-alive connection the server had closed meanwhile: a new one.
+            conn, response = self._send(None, line, headers)
         if response.status == 404:
+            response.read()
             conn.close()
             raise _Gone("the shared mcpzip no longer knows this session")
         new_session = response.getheader("Mcp-Session-Id")
@@ -267,8 +283,24 @@ class StdioRelay:
             self._opened(new_session)
         return conn, response
 
-    def _answer(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse, show: bool = True) -> None:
-        """Copy what comes back to stdout (not a replay's own answer: *show* false)."""
+    def _send(self, conn: http.client.HTTPConnection | None, line: bytes,
+              headers: dict) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:  # fmt: skip
+        fresh = conn is None
+        if conn is None:
+            conn = http.client.HTTPConnection("127.0.0.1", self._port, timeout=CONNECT_TIMEOUT)
+        try:
+            conn.request("POST", "/mcp", body=line, headers=headers)
+            conn.sock.settimeout(None)  # a call may take as long as its own timeout says
+            return conn, conn.getresponse()
+        except (OSError, http.client.HTTPException) as e:
+            conn.close()
+            if fresh:
+                raise _Gone(f"the shared mcpzip is not answering ({e})") from e
+            raise OSError(str(e)) from e
+
+    def _answer(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse, show: bool = True,
+                owed: bool = False) -> None:  # fmt: skip
+        """Copy what comes back to stdout (not a replay's own answer: *show* false); *owed*: counted in _owed."""
         try:
             kind = (response.getheader("Content-Type") or "").split(";")[0].strip()
             if kind == "text/event-stream":
@@ -281,10 +313,16 @@ class StdioRelay:
                     self._write(body)
         except (OSError, http.client.HTTPException) as e:
             log.warning("the shared mcpzip broke off an answer: %s", e)
-        finally:
             conn.close()
+        finally:
             with self._lock:
-                self._answering.discard(threading.current_thread())
+                if owed:
+                    self._owed -= 1
+                    self._all_answered.notify_all()
+                if response.isclosed() and not response.will_close and conn.sock is not None:
+                    self._idle.append(conn)  # read to its end: free for the next message
+                else:
+                    conn.close()
 
     def _opened(self, session: str) -> None:
         with self._lock:
@@ -343,12 +381,8 @@ class StdioRelay:
 
     def _finish(self) -> None:
         """Answers still owed get :data:`DRAIN_SECONDS`; then the session is ended."""
-        deadline = time.monotonic() + DRAIN_SECONDS
         with self._lock:
-            answering = list(self._answering)
-        for t in answering:
-            t.join(max(0.0, deadline - time.monotonic()))
-        with self._lock:
+            self._all_answered.wait_for(lambda: self._owed == 0, DRAIN_SECONDS)
             session = self._session
         if self._port and session:
             conn = http.client.HTTPConnection("127.0.0.1", self._port, timeout=CONNECT_TIMEOUT)

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""What one mcpzip for all clients saves: processes, memory, and what it costs per call.
+
+    python benchmarks/sharing.py [--clients 5] [--servers 9] [--calls 500]
+
+Five client sessions using nine (stdlib fixture) servers, three ways:
+
+* direct: each client starts every server itself (what a client does without mcpzip);
+* per-session mcpzip: each client starts ``mcpzip serve``, which starts every server;
+* shared: each client starts ``mcpzip serve --shared``; one shared mcpzip runs the servers.
+
+Every server is called once per client, so all are running, then the
+processes and their resident memory are counted over every process tree.
+Then the latency of one ``execute_tool`` call through ``serve --shared``
+against ``serve`` (p50/p95 of interleaved calls).  Nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENTRY = str(ROOT / "mcpzip.py")
+FIXTURE = str(ROOT / "tests" / "servers" / "fixture_server.py")
+
+
+class Peer:
+    """A JSON-lines MCP client over a child's pipes; answers read in order."""
+
+    def __init__(self, argv: list[str], env: dict) -> None:
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     env=env)  # fmt: skip
+        self._id = 0
+
+    def request(self, method: str, params: dict | None = None) -> dict:
+        self._id += 1
+        message = {"jsonrpc": "2.0", "id": self._id, "method": method, "params": params or {}}
+        self.proc.stdin.write(json.dumps(message).encode() + b"\n")
+        self.proc.stdin.flush()
+        while True:
+            answer = json.loads(self.proc.stdout.readline())
+            if answer.get("id") == self._id and "method" not in answer:
+                return answer
+
+    def initialize(self) -> None:
+        self.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                                    "clientInfo": {"name": "bench", "version": "0"}})  # fmt: skip
+        self.proc.stdin.write(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
+        self.proc.stdin.flush()
+
+    def execute(self, name: str, arguments: dict) -> dict:
+        return self.request("tools/call", {"name": "execute_tool", "arguments": {"name": name, "arguments": arguments}})
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+
+
+def processes_under(marker: str) -> list[int]:
+    """Every process whose command line mentions *marker* (this run's temporary directory)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def census(pids: list[int]) -> tuple[int, float]:
+    return len(pids), sum(rss_kib(p) for p in pids) / 1024
+
+
+def fixture_argv(work: Path, client: int, server: int) -> list[str]:
+    # The work directory's name in every command line lets the census find each process.
+    return [sys.executable, FIXTURE, "--name", f"s{server}-{work.name}"]
+
+
+def direct(work: Path, clients: int, servers: int, env: dict) -> tuple[int, float]:
+    peers = [Peer(fixture_argv(work, c, s), env) for c in range(clients) for s in range(servers)]
+    for p in peers:
+        p.initialize()
+        p.request("tools/call", {"name": "echo", "arguments": {"text": "x"}})
+    found = census(processes_under(work.name))
+    for p in peers:
+        p.close()
+    return found
+
+
+def through_mcpzip(work: Path, config: Path, clients: int, servers: int, env: dict, extra: list[str]) -> tuple[int, float]:
+    peers = [Peer([sys.executable, ENTRY, "serve", "--config", str(config), *extra], env) for _ in range(clients)]
+    for p in peers:
+        p.initialize()
+        for s in range(servers):
+            assert "error" not in p.execute(f"s{s}__echo", {"text": "x"})
+    found = census(processes_under(work.name))
+    for p in peers:
+        p.close()
+    return found
+
+
+def latency(config: Path, env: dict, calls: int) -> tuple[list[float], list[float]]:
+    plain = Peer([sys.executable, ENTRY, "serve", "--config", str(config)], env)
+    shared = Peer([sys.executable, ENTRY, "serve", "--shared", "--config", str(config)], env)
+    times: tuple[list[float], list[float]] = ([], [])
+    try:
+        for p in (plain, shared):
+            p.initialize()
+            for _ in range(20):  # warm: servers started, code paths hot
+                p.execute("s0__echo", {"text": "warm"})
+        for _ in range(calls):
+            for p, out in ((plain, times[0]), (shared, times[1])):
+                t = time.perf_counter()
+                p.execute("s0__echo", {"text": "x"})
+                out.append((time.perf_counter() - t) * 1000)
+    finally:
+        plain.close()
+        shared.close()
+    return times
+
+
+def stop_shared(work: Path) -> None:
+    for pid in processes_under(work.name):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    deadline = time.monotonic() + 10
+    while processes_under(work.name) and time.monotonic() < deadline:
+        time.sleep(0.1)  # waiting for other processes to exit, bounded
+    for pid in processes_under(work.name):
+        os.kill(pid, signal.SIGKILL)
+
+
+def p(values: list[float], q: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(q * len(values)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=5)
+    parser.add_argument("--servers", type=int, default=9)
+    parser.add_argument("--calls", type=int, default=500)
+    args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "MCPZIP_", "GEMINI_"))}
+    with tempfile.TemporaryDirectory(prefix="mcpzip-sharing-") as tmp:
+        work = Path(tmp)
+        config = work / "config.json"
+        servers = {f"s{s}": {"command": sys.executable, "args": fixture_argv(work, 0, s)[1:]} for s in range(args.servers)}
+        config.write_text(json.dumps({"mcpServers": servers}))
+        config.chmod(0o600)
+        try:
+            rows = [
+                ("direct (each client starts its servers)", direct(work, args.clients, args.servers, env)),
+                ("per-session mcpzip (serve)", through_mcpzip(work, config, args.clients, args.servers, env, [])),
+                ("shared mcpzip (serve --shared)",
+                 through_mcpzip(work, config, args.clients, args.servers, env, ["--shared"])),
+            ]
+            plain, shared = latency(config, env, args.calls)
+        finally:
+            stop_shared(work)
+    print(f"{args.clients} client sessions x {args.servers} servers, every server called once per client:\n")
+    print(f"{'setup':<42} {'processes':>9} {'tree RSS':>10}")
+    for name, (count, rss) in rows:
+        print(f"{name:<42} {count:>9} {rss:>7.0f} MB")
+    p50 = statistics.median(shared) - statistics.median(plain)
+    print(f"\nexecute_tool latency, {args.calls} interleaved calls each: serve p50 {statistics.median(plain):.3f} ms, "
+          f"p95 {p(plain, 0.95):.3f} ms; serve --shared p50 {statistics.median(shared):.3f} ms, p95 {p(shared, 0.95):.3f} ms")
+    print(f"added by --shared: {p50:+.3f} ms p50 (goal <= 0.5 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
