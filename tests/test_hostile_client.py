@@ -374,3 +374,20 @@ def test_a_client_message_over_max_message_bytes_is_refused_and_the_session_goes
     assert stray(proc)["error"] == {"code": -32600,
                                     "message": "Invalid Request: the message is 3000001 bytes, more than max_message_bytes (65536)"}
     assert_healthy(proc)
+
+
+# -- item 6: whatever an answer holds, the request is answered once ----------------------------------
+
+
+def test_results_nested_near_and_past_the_parsers_limit_are_each_answered(proc):
+    for depth in [*range(940, 1001, 3), 1500]:
+        args = {"name": "execute_tool", "arguments": {"name": "fx__nested", "arguments": {"depth": depth}}}
+        answer = proc.request("tools/call", args, timeout=15)
+        assert "result" in answer, (depth, answer)
+        result = answer["result"]
+        if result.get("isError"):
+            assert "nested too deeply" in result["content"][0]["text"], (depth, result)
+        else:
+            assert result["content"][0]["text"] == "nested", (depth, result)
+    assert proc.stray.empty()
+    assert_healthy(proc)

@@ -588,7 +588,12 @@ class MetaTools:
         if self.results is None or result.get("resultType", "complete") != "complete":
             return result
         budget = self.config.result_budget(server) if self.result_budget is None else self.result_budget
-        return self.results.limit(result, budget, context.client if context is not None else "")
+        try:
+            return self.results.limit(result, budget, context.client if context is not None else "")
+        except ValueError as e:  # measuring it means serialising it (jsontext)
+            if "nested too deeply" not in str(e):
+                raise
+            return error_result(f"{server}: its result is nested too deeply to pass on")
 
     def _read_result(self, arguments: dict, context: CallContext | None) -> dict:
         if self.results is None:

@@ -108,6 +108,8 @@ TOOLS = [
     {"name": "ask", "description": "Ask the client something (a server-to-client request) and return the answer.",
      "inputSchema": {"type": "object", "properties": {"method": {"type": "string"}, "params": {"type": "object"}},
                      "required": ["method"]}},
+    {"name": "nested", "description": "Return structuredContent nested depth levels deep.",
+     "inputSchema": {"type": "object", "properties": {"depth": {"type": "integer"}}, "required": ["depth"]}},
     {"name": "flood", "description": "Send the client count requests at once; answer when expect of them are answered.",
      "inputSchema": {"type": "object", "properties": {"method": {"type": "string"}, "count": {"type": "integer"},
                                                       "expect": {"type": "integer"}}, "required": ["method", "count"]}},
@@ -214,6 +216,11 @@ def call(name: str, args: dict, meta: dict) -> dict | None:
         answer = ask_client("sampling/createMessage", {
             "messages": [{"role": "user", "content": {"type": "text", "text": args["prompt"]}}], "maxTokens": 20})
         return text(answer["result"]["content"]["text"] if "result" in answer else json.dumps(answer))
+    if name == "nested":
+        value: list = []
+        for _ in range(args["depth"] - 1):
+            value = [value]
+        return {"content": [{"type": "text", "text": "nested"}], "structuredContent": {"v": value}}
     if name == "flood":
         ids = [f"fixture-{next(own_ids)}" for _ in range(args["count"])]
         for rid in ids:
@@ -523,6 +530,7 @@ def main() -> None:
     parser.add_argument("--discover")
     parser.add_argument("--initialize-version")
     options = parser.parse_args()
+    sys.setrecursionlimit(20_000)  # the nested tool writes lines deeper than a default parser reads
     if options.stubborn:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if options.banner:
