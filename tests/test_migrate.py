@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import fixture_server
+from conftest import ENTRY, PYTHON, fixture_server
 from setup_helpers import DATA, default_config, home_env, mcpzip_entry, mode, read_json, run_in, snapshot
 
 
@@ -64,7 +64,8 @@ def test_claude_code_top_level_servers_move_with_every_field(home):
     assert mode(backup) == 0o600
     for name in original["mcpServers"]:
         assert name in result.stdout
-    assert "mcpzip login linear" in result.stdout  # remote without headers: Claude Code's login does not carry over
+    # Remote without headers: Claude Code's login does not carry over; the command is one the user can run.
+    assert f"`{PYTHON} {ENTRY} login linear` once" in result.stdout
     # Secrets from env and headers are not shown.
     assert "ghp_example" not in result.stdout + result.stderr
     assert "hunter22" not in result.stdout + result.stderr

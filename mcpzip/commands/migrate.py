@@ -687,7 +687,7 @@ def _login_notes(plan: Plan) -> list[str]:
         if entry.get("url") and not entry.get("command") and not entry.get("headers"):
             notes.append(
                 f"{m.target} is a remote server without headers: if it asks for OAuth, run "
-                f"`mcpzip login {m.target}` once ({plan.client}'s stored login does not carry over)"
+                f"`{user_command()} login {m.target}` once ({plan.client}'s stored login does not carry over)"
             )
     return notes
 
