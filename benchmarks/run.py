@@ -149,8 +149,7 @@ def large_catalog_config(directory: Path) -> tuple[Path, dict]:
     # As a run of mcpzip that listed them leaves it: the tools in
     # cache/tools.json, their counts in cache/servers.json.
     known = ServerCache(loaded.servers_cache_path, loaded.servers)
-    catalog = Catalog(listings, loaded.cache_path)
-    catalog.on_update = known.record_tools
+    catalog = Catalog(listings, loaded.cache_path, on_update=known.record_tools)
     for name, tools in listings.items():
         catalog.update(name, tools, save=False)
     catalog.save()
