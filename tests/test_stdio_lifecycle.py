@@ -23,13 +23,15 @@ def healthy(proc, name: str = "fx") -> None:
 
 
 def descendants(pid: int) -> set[int]:
-    """Every live process below *pid*, from /proc."""
+    """Every live process below *pid*, from /proc (a zombie has exited: not counted)."""
     parents = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat") as f:
-                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if fields[0] not in ("Z", "X"):
+                    parents[int(entry)] = int(fields[1])
             except (OSError, IndexError, ValueError):
                 pass
     found, todo = set(), [pid]

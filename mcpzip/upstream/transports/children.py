@@ -346,8 +346,8 @@ class Watchdog:
             assert proc.stdin is not None
             proc.stdin.close()  # end-of-file with nothing registered: it exits at once
             proc.wait(WATCHDOG_EXIT)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
+        except (OSError, subprocess.TimeoutExpired) as e:
+            log.debug("the watchdog did not stop: %s", e)
 
     def _send(self, line: bytes) -> None:
         """Write *line* to the watchdog, starting it first if needed (the lock held)."""

@@ -162,19 +162,22 @@ class StdioTransport(Transport):
         proc = self._proc
         assert proc is not None and proc.stdout is not None
         limit = self.max_message_bytes
-        try:
-            while True:
+        while True:
+            try:
                 # Never more than the limit in memory, newline or not.
                 line = proc.stdout.readline(limit + 1)
-                if not line:
-                    break
-                self._heard = True
+            except (OSError, ValueError):
+                break  # the pipe was closed: the end, as at end-of-file
+            if not line:
+                break
+            self._heard = True
+            try:
                 if len(line) > limit and not line.endswith(b"\n"):
                     self._drop_oversized(line, proc.stdout, on_message)
                 elif line.strip():
                     self._deliver(line, on_message)
-        except (OSError, ValueError):
-            pass  # the pipe was closed: the end, as at end-of-file
+            except Exception as e:  # whatever one line does, the next is read
+                log.error("%s: failed to read a line from stdout: %r", self.server.name, e)
         self._stdout_ended()
 
     def _deliver(self, line: bytes, on_message: OnMessage) -> None:
@@ -221,7 +224,8 @@ class StdioTransport(Transport):
     def _stdout_ended(self) -> None:
         if self._closing or self._exited.wait(EOF_GRACE):
             return  # closed by us, or the process ended: _on_exit reports it with its exit code
-        self._report("the server closed its stdout but kept running; mcpzip stopped it (it starts again on next use)")
+        self._exit_reason = "the server closed its stdout but kept running; mcpzip stopped it (it starts again on next use)"
+        self._report(self._exit_reason)
         self.close()
 
     # -- stderr and exit (the shared watch thread) ------------------------------------
