@@ -344,3 +344,17 @@ def test_doctor_reports_the_shared_mcpzip_and_its_clients(config, mcpzip):
     after = run_cli("doctor", "--config", str(config), "--timeout", "20")
     assert f"shared mcpzip: running (pid {pid}, port " in after.stdout
     assert "1 client; servers running: fx" in after.stdout
+
+
+def test_progress_reaches_only_the_client_whose_call_it_is(config, mcpzip):
+    a, b = mcpzip(config, args=("--shared",)), mcpzip(config, args=("--shared",))
+    a.initialize()
+    b.initialize()
+    call = {"name": "execute_tool", "arguments": {"name": "fx__progress", "arguments": {"steps": 3, "ms": 5}},
+            "_meta": {"progressToken": "a-token"}}  # fmt: skip
+    assert not a.result("tools/call", call).get("isError")
+    seen = [a.notifications.get(timeout=10) for _ in range(3)]
+    assert {n["method"] for n in seen} == {"notifications/progress"}
+    assert {n["params"]["progressToken"] for n in seen} == {"a-token"}
+    assert b.text("execute_tool", {"name": "fx__echo", "arguments": {"text": "b"}}) == "b"
+    assert b.notifications.empty()
