@@ -130,7 +130,8 @@ def test_random_client_input_never_ends_the_session(tmp_path):
         session = Session(proc)
         run_examples(session)
         check_every_request_answered_once(session)
-        assert proc.result("tools/list")["tools"][0]["name"] == "search_tools"
+        names = [t["name"] for t in proc.result("tools/list")["tools"]]
+        assert "execute_tool" in names or "fx__echo" in names, names  # meta-tools, or tools_mode auto's own
         assert proc.execute("fx__echo", {"text": "still here"}, timeout=30)["content"][0]["text"] == "still here"
     finally:
         proc.kill()
