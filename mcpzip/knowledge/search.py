@@ -640,13 +640,13 @@ class Index:
         return self.match(query, limit)[:2]
 
     def match(self, query: str, limit: int) -> tuple[list[Tool], int, bool]:
-        """:meth:`search`, and whether the best tool is weak: it matches at most half of the query's ideas."""
+        """:meth:`search`, and whether the best tool is weak: it matches fewer than half of the query's ideas."""
         words = _query_words(query)
         if not words or not self.tools or limit < 1:
             return [], 0, False
         concepts = self._concepts(words)
         found, total, covered = self._search(concepts, limit)
-        return found, total, bool(found) and len(concepts) > 1 and covered * 2 <= len(concepts)
+        return found, total, bool(found) and covered * 2 < len(concepts)
 
     def _search(self, concepts: list[_Concept], limit: int) -> tuple[list[Tool], int, int]:
         """The best tools, how many match well, and how many concepts the best one matches."""
