@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import collections
 import os
+import selectors
 import subprocess
 import sys
 import threading
+import time
 
 from ...base import log
 from .watchdog import process_table
@@ -136,9 +138,6 @@ class Watcher:
     """Exits and stderr of many processes, on one thread (see the module docstring)."""
 
     def __init__(self) -> None:
-        import selectors
-
-        self._selectors = selectors
         self._lock = threading.Lock()  # guards _changes and _thread
         self._changes: collections.deque = collections.deque()
         self._thread: threading.Thread | None = None
@@ -207,7 +206,7 @@ class Watcher:
             (self._add if op == "watch" else self._remove)(watched)
 
     def _add(self, watched: _Watched) -> None:
-        read = self._selectors.EVENT_READ
+        read = selectors.EVENT_READ
         if watched.stderr is not None:
             os.set_blocking(watched.stderr.fileno(), False)
             self._selector.register(watched.stderr.fileno(), read, watched)
@@ -293,8 +292,6 @@ _table_time = -1.0
 def recent_process_table() -> dict:
     """:func:`watchdog.process_table`, taken at most TABLE_MAX_AGE seconds ago."""
     global _table, _table_time
-    import time
-
     with _table_lock:
         if time.monotonic() - _table_time > TABLE_MAX_AGE:
             _table = process_table()

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import collections
 import os
+import shutil
 import signal
 import subprocess
-import sys
 import threading
 
 from ...base import jsonrpc, log
@@ -122,8 +122,6 @@ class StdioTransport(Transport):
         self._ended = threading.Event()  # the end was reported, or close() finished
 
     def start(self, on_message: OnMessage, on_close: OnClose) -> None:
-        import shutil
-
         env = child_env(self.server)
         command = self.server.command
         # Resolve against the child's PATH, as a shell would for the user.
