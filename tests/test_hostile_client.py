@@ -391,3 +391,17 @@ def test_results_nested_near_and_past_the_parsers_limit_are_each_answered(proc):
             assert result["content"][0]["text"] == "nested", (depth, result)
     assert proc.stray.empty()
     assert_healthy(proc)
+
+
+def test_a_search_after_the_backoff_starts_a_failed_server_again(tmp_path, mcpzip):
+    marker, attempts = tmp_path / "ready", tmp_path / "attempts"
+    proc = mcpzip(write_config(tmp_path, {"fx": fixture_server(), "flaky": flaky_server(marker, attempts)}))
+    proc.initialize()
+    assert "flaky__echo" not in proc.text("search_tools", {"query": "echo text", "limit": 50})
+    assert attempts.read_text().count("start") == 1
+    marker.write_text("")
+    # The first search after the backoff (5 s) starts the server again; one after that finds its tools.
+    assert wait_until(lambda: "flaky__echo" in proc.text("search_tools", {"query": "echo text", "limit": 50}),
+                      timeout=25, step=0.5)  # fmt: skip
+    assert attempts.read_text().count("start") == 2
+    assert proc.execute("flaky__echo", {"text": "back"})["content"][0]["text"] == "back"

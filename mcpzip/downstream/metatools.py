@@ -15,6 +15,7 @@ import time
 from ..base import jsontext, log
 from ..knowledge.catalog import PENDING, compact_params, split_name
 from ..base.jsonrpc import RPCError
+from ..upstream.pool import RETRY_FIRST
 from ..upstream.session import UpstreamError
 from .results import READ_RESULT, READ_RESULT_NAME
 
@@ -211,6 +212,8 @@ class MetaTools:
         self._lazy_lock = threading.Lock()
         # Each client session's server, told when what tools/list offers may have changed (a listing
         # arrived); held weakly, so a finished session drops out by itself.
+        self._retry_lock = threading.Lock()  # guards _retried
+        self._retried: dict[str, float] = {}  # server -> when a search last started it again
         self._watch_lock = threading.Lock()  # guards _watchers
         self._watchers: weakref.WeakSet = weakref.WeakSet()
 
@@ -437,6 +440,7 @@ class MetaTools:
         :data:`FIRST_LISTING_WAIT` — a server hanging at start-up costs a
         search a few seconds, not thirty.
         """
+        self._retry_failed_in_background()
         if self.catalog.had_cache():
             return self.catalog.pending()
         deadline = time.monotonic() + FIRST_LISTING_WAIT
@@ -639,6 +643,28 @@ class MetaTools:
                 return tool
         hint = self._suggest(name)
         raise ToolUnavailable(f"unknown tool {name!r}. {hint}")
+
+    def _retry_failed_in_background(self) -> None:
+        """List again the servers without tools whose failed start may now be retried.
+
+        A search cannot name a tool of a server that never listed, so without
+        this a server whose first start failed would stay out of every
+        answer; the next search sees what the retry found.  At most one retry
+        per server is started per :data:`RETRY_FIRST` seconds.
+        """
+        due = []
+        now = time.monotonic()
+        for server in self.catalog.servers:
+            failure = self.pool.last_failure(server)
+            if failure is None or failure[1] > 0 or self.catalog.server_tools(server):
+                continue
+            with self._retry_lock:
+                if now - self._retried.get(server, -RETRY_FIRST) < RETRY_FIRST:
+                    continue
+                self._retried[server] = now
+            due.append(server)
+        for server in due:
+            self.relist(server)
 
     def _retry_failed(self, server: str, name: str | None) -> Tool | None:
         """Tool *name* (if any) after listing *server* again if its last start failed and a new one is due.
