@@ -115,6 +115,8 @@ how big = size
 how large = size
 on my plate = todo
 are you sure = confirm
+select * from = sql
+insert into = sql
 """
 
 # Commands, abbreviations and idioms of software work, and the plain words
@@ -419,6 +421,9 @@ newsletter email
 restore reset revert undo
 rebase merge update branch
 paragraph block content text
+hotfix branch
+bugfix branch
+thesis paper
 epic project
 latency metric performance
 vitals performance
