@@ -25,7 +25,8 @@ class FakeServer:
     * ``as_metadata``: the authorization-server metadata, or None for a 404;
     * ``accept_tokens``: False makes the MCP endpoint refuse every token (401);
     * ``refuse_with``: (error, error_description) the authorization endpoint answers with, or None;
-    * ``host``: the host name used in URLs (``127.0.0.1`` or ``localhost``: two origins).
+    * ``host``: the host name used in URLs (``127.0.0.1`` or ``localhost``: two origins);
+    * ``callback_iss``: an ``iss`` to put on the authorization redirect (RFC 9207), or None for none.
     """
 
     def __init__(self, host: str = "127.0.0.1") -> None:
@@ -33,6 +34,7 @@ class FakeServer:
         self.issued: list[str] = []
         self.accept_tokens = True
         self.refuse_with: tuple[str, str] | None = None
+        self.callback_iss: str | None = None
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
@@ -111,6 +113,8 @@ class FakeServer:
                     answer = {"code": "code-" + secrets.token_urlsafe(8)}
                     if owner.refuse_with is not None:
                         answer = {"error": owner.refuse_with[0], "error_description": owner.refuse_with[1]}
+                    if owner.callback_iss is not None:
+                        answer["iss"] = owner.callback_iss
                     target = q["redirect_uri"] + "?" + urlencode({**answer, "state": q.get("state", "")})
                     self.send_response(302)
                     self.send_header("Location", target)
