@@ -44,15 +44,19 @@ def test_pinned_tools_are_listed_beside_the_meta_tools_and_called_like_execute_t
 
 
 def test_direct_mode_lists_every_tool_under_its_prefixed_name(tmp_path, mcpzip):
-    config = write_config(tmp_path, {"fx": fixture_server("fx", "--only", ONLY)}, tools_mode="direct", direct_budget_bytes=10)
+    config = write_config(tmp_path, {"fx": fixture_server("fx", "--only", ONLY + ",hang")}, tools_mode="direct",
+                          direct_budget_bytes=10, call_timeout_seconds=1)  # fmt: skip
     proc = mcpzip(config)
     proc.initialize()
     assert proc.text("search_tools", {"query": "echo"})  # still answered, though not listed
     tools = proc.result("tools/list")["tools"]
     # The budget does not apply; big results stay readable through the built-in tool.
-    assert sorted(t["name"] for t in tools) == DIRECT
+    assert sorted(t["name"] for t in tools) == sorted(DIRECT + ["fx__hang"])
     echo = next(t for t in tools if t["name"] == "fx__echo")
     assert echo["inputSchema"]["required"] == ["text"]  # the upstream's definition, as it is
+    # call_timeout_seconds holds for a direct call as for execute_tool.
+    hung = proc.call("fx__hang", {})
+    assert hung["isError"] and "timed out after 1s" in hung["content"][0]["text"]
 
 
 mcp = pytest.importorskip("mcp", reason="the official MCP SDK (test extra) is not installed")
