@@ -152,7 +152,7 @@ class HttpTransport(RemoteTransport):
         self._protocol_version: str | None = None  # a legacy session's, sent on every request
         self._exchanges: dict[Any, _Exchange] = {}
         self._closed = False
-        self._ended = False  # the session is gone and on_close was called
+        self._ended = False  # the server forgot the session (on_close is told once: _gone_reported)
         self._listener: threading.Thread | None = None
         self._delegate: Transport | None = None  # the legacy HTTP+SSE transport, once handed over
         self._sending = 0  # POSTs whose answer has not begun: they may still reach the server
