@@ -86,7 +86,9 @@ class Front:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(15)
-        self.proc.stderr.close()
+        if not self.proc.stderr.closed:
+            self.stderr_text = self.proc.stderr.read().decode("utf-8", "replace")
+            self.proc.stderr.close()
 
 
 def initialize(capabilities: dict | None = None) -> dict:

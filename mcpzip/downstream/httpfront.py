@@ -76,9 +76,12 @@ class SessionOutput:
         self._backlog: collections.deque = collections.deque(maxlen=BACKLOG)
         self.closed = False
 
-    def expect(self, rid: Any, stream: bool) -> _Exchange:
+    def expect(self, rid: Any, stream: bool) -> _Exchange | None:
+        """The exchange an answer to *rid* will reach; None while another request of this session has that id."""
         exchange = _Exchange(rid, stream)
         with self._lock:
+            if rid in self._waiting:
+                return None  # taking it over would leave the first request without its answer
             self._waiting[rid] = exchange
             if stream:
                 self._streams.append(exchange)
@@ -145,7 +148,7 @@ class HttpFront:
         self._idle = idle_minutes * 60
         self._max_body = max_body
         self._status = status
-        self._lock = threading.Lock()  # guards _sessions and _last_client
+        self._lock = threading.Lock()  # guards _sessions, _last_client and each session's listening and last_seen
         self._sessions: dict[str, _Session] = {}
         self._last_client = time.monotonic()
         self._stopping = threading.Event()
@@ -230,6 +233,12 @@ class HttpFront:
             self._end(session)
         return session is not None
 
+    def listening(self, session: _Session, change: int) -> None:
+        """A stream of *session* opened (+1) or closed (-1); a session with one open never expires."""
+        with self._lock:
+            session.listening += change
+            session.last_seen = time.monotonic()
+
     def clients(self) -> int:
         with self._lock:
             return sum(1 for sid in self._sessions if sid != MODERN_CLIENT)
@@ -245,11 +254,11 @@ class HttpFront:
         Host and Origin stop a web page that a DNS rebinding points at us;
         the secret stops every other local program and user.
         """
-        host = headers.get("Host") or ""
+        host = (headers.get("Host") or "").lower()  # host names are case-insensitive
         if host not in {f"{name}:{self.port}" for name in LOOPBACK_HOSTS}:
             return 403, "Forbidden: the Host header must name this loopback server"
         origin = headers.get("Origin")
-        if origin is not None and origin not in {f"http://{name}:{self.port}" for name in LOOPBACK_HOSTS}:
+        if origin is not None and origin.lower() not in {f"http://{name}:{self.port}" for name in LOOPBACK_HOSTS}:
             return 403, "Forbidden: requests from web pages of another origin are refused"
         offered = (headers.get("Authorization") or "").encode("utf-8", "replace")
         if not hmac.compare_digest(offered, self._secret):
@@ -267,6 +276,16 @@ class _Httpd(http.server.ThreadingHTTPServer):
     def __init__(self, address: tuple, handler: type, front: HttpFront) -> None:
         self.front = front
         super().__init__(address, handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One line in the log, not socketserver's traceback: a client that goes away is no error of ours."""
+        import sys
+
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            log.debug("http: a connection broke off: %r", error)
+        else:
+            log.error("http: serving a request failed: %r", error)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -298,12 +317,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         session, new = self._session_for(front, message)
         if session is None:
             return
-        if jsonrpc.kind(message) != "request":
+        kind = jsonrpc.kind(message)
+        if kind == "invalid":
+            # Nothing would answer it on this request (the session's server
+            # answers requests only): the error is this request's answer.
+            text = "Invalid Request: batches are not supported" if isinstance(message, list) else \
+                "Invalid Request: not a JSON-RPC 2.0 message"
+            self._json(400, jsonrpc.error(_id_of(message), jsonrpc.INVALID_REQUEST, text))
+            return
+        if kind != "request":
             session.server.receive(body)
             self._empty(202)
             return
         streaming = "text/event-stream" in (self.headers.get("Accept") or "")
         exchange = session.output.expect(message["id"], streaming)
+        if exchange is None:
+            self._json(409, jsonrpc.error(message["id"], jsonrpc.INVALID_REQUEST, "Invalid Request: id already in use"))
+            return
         try:
             session.server.receive(body)
             extra = {"Mcp-Session-Id": session.id} if new else {}
@@ -331,7 +361,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._json(404, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Session not found"))
             return
         self._start_stream({})
-        session.listening += 1
+        front.listening(session, +1)
         try:
             while not session.output.closed:
                 message = session.output.next_unrequested(KEEPALIVE_SECONDS)
@@ -340,8 +370,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True  # the client went away
         finally:
-            session.listening -= 1
-            session.last_seen = time.monotonic()
+            front.listening(session, -1)
 
     def do_DELETE(self) -> None:
         front = self._checked()
@@ -355,20 +384,33 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _checked(self, allow_status: bool = False) -> HttpFront | None:
         front = self.server.front
         if self.path != PATH and not (allow_status and self.path == "/status"):
+            self._unread_body()
             self._json(404, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, f"Not Found: MCP is served at {PATH}"))
             return None
         refusal = front.refusal(self.headers)
         if refusal is not None:
             status, text = refusal
             extra = {"WWW-Authenticate": 'Bearer realm="mcpzip"'} if status == 401 else {}
+            self._unread_body()
             self._json(status, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, text), extra)
             return None
         return front
+
+    def _unread_body(self) -> None:
+        """A request answered without reading its body ends the connection.
+
+        Left on it, the body would be read as the next request: the client
+        would get two answers to one request (or a crafted body would be
+        served as a request of its own).
+        """
+        if self.headers.get("Transfer-Encoding") or (self.headers.get("Content-Length") or "0").strip() != "0":
+            self.close_connection = True
 
     def _body(self, front: HttpFront) -> bytes | None:
         try:
             length = int(self.headers.get("Content-Length") or "")
         except ValueError:
+            self._unread_body()
             self._json(411, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Length Required"))
             return None
         if length < 0 or length > front.max_body:
