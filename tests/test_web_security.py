@@ -153,3 +153,39 @@ def test_gemini_base_url_is_checked_like_any_other():
     gemini = Gemini("AIzaTEST-cleartext-key", "m", base_url="http://gemini.example")
     with pytest.raises(LlmError, match="refusing plain http:// to gemini.example"):
         gemini.rank("weather", ["a__b: c"], 3)
+
+
+def test_gemini_answer_is_read_with_a_bound():
+    # An endpoint that streams far more than any ranking answer: mcpzip stops reading.
+    from mcpzip.knowledge.llm import MAX_ANSWER_BYTES, Gemini, LlmError
+
+    sent = []
+
+    class Flood(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            try:
+                for _ in range(64):  # 64 MiB unless the reader hangs up
+                    self.wfile.write(b" " * (1 << 20))
+                    sent.append(1)
+            except OSError:
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Flood)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        gemini = Gemini("AIzaTEST-flood-key", "m", base_url=f"http://127.0.0.1:{server.server_address[1]}")
+        with pytest.raises(LlmError, match=f"larger than {MAX_ANSWER_BYTES} bytes"):
+            gemini.rank("weather", ["a__b: c"], 3)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert len(sent) < 64

@@ -38,6 +38,8 @@ URL_ENV = "MCPZIP_GEMINI_URL"  # another base URL, e.g. a local test server
 DEADLINE = 2.0  # seconds a search waits for Gemini before answering without it
 CANDIDATES = 30  # keyword results Gemini chooses from
 HTTP_TIMEOUT = 20.0  # for the request itself, which may finish after the deadline
+# An answer holds at most 1,024 tokens of names: anything near this is not one (read no further).
+MAX_ANSWER_BYTES = 1024 * 1024
 CACHE_SIZE = 256
 WORKERS = 2  # Gemini requests in flight at once; beyond that, keywords only
 # After a failure Gemini is left alone for a while, so a broken network or
@@ -99,15 +101,19 @@ class Gemini:
         except ImportError:
             raise LlmError("the requests package is not installed (pip install requests)") from None
         try:
-            response = session.post(self.url, json=body, headers=headers, timeout=HTTP_TIMEOUT, allow_redirects=False)
+            response = session.post(self.url, json=body, headers=headers, timeout=HTTP_TIMEOUT, allow_redirects=False,
+                                    stream=True)  # fmt: skip
+            answer = web.read_body(response, MAX_ANSWER_BYTES)
         except web.InsecureURL as e:
             raise LlmError(str(e)) from None
+        except web.MessageTooLarge:
+            raise LlmError(f"the answer is larger than {MAX_ANSWER_BYTES} bytes") from None
         except Exception as e:  # requests' own exceptions, and anything under them
             raise LlmError(f"request failed: {type(e).__name__}") from None
         if response.status_code != 200:
-            raise LlmError(f"HTTP {response.status_code} {_error_message(response)}".rstrip())
+            raise LlmError(f"HTTP {response.status_code} {_error_message(answer)}".rstrip())
         try:
-            text = response.json()["candidates"][0]["content"]["parts"][0]["text"]
+            text = json.loads(answer)["candidates"][0]["content"]["parts"][0]["text"]
             names = json.loads(text)["tools"]
         except (ValueError, KeyError, IndexError, TypeError):
             raise LlmError("the answer was not the JSON asked for") from None
@@ -116,10 +122,12 @@ class Gemini:
         return names
 
 
-def _error_message(response) -> str:
+def _error_message(answer: bytes) -> str:
     """Gemini's own one-line reason, when it gave one."""
+    import json
+
     try:
-        message = response.json()["error"]["message"]
+        message = json.loads(answer)["error"]["message"]
     except (ValueError, KeyError, TypeError):
         return ""
     return f"({str(message).splitlines()[0][:200]})" if message else ""

@@ -223,7 +223,7 @@ class HttpTransport(RemoteTransport):
         try:
             headers = {"Accept": ACCEPT, **self.server.headers, "Mcp-Session-Id": session_id}
             headers.update(self._headers_auth())
-            self._http.delete(self.url, headers=headers, timeout=(5.0, 5.0))
+            self._http.delete(self.url, headers=headers, timeout=(5.0, 5.0), stream=True).close()
         except Exception as e:  # the session dies with the server's timeout anyway
             log.debug("%s: DELETE of the session failed: %s", self.name, type(e).__name__)
 

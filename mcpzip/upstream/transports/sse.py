@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 # How long the server may take to name its message endpoint.
 ENDPOINT_WAIT = 15.0
+# The most of a POST's answer that is read (servers say "Accepted").
+ACCEPTED_BODY_BYTES = 65536
 
 
 class SseTransport(RemoteTransport):
@@ -111,9 +113,13 @@ class SseTransport(RemoteTransport):
         if endpoint is None or closing:
             raise TransportClosed("not connected")
         headers = {"Content-Type": "application/json", **self.server.headers}
-        response = self._send_authorized("POST", endpoint, headers, data=jsonrpc.encode(message), timeout=web.SHORT_TIMEOUT)
+        response = self._send_authorized("POST", endpoint, headers, data=jsonrpc.encode(message),
+                                         timeout=web.SHORT_TIMEOUT, stream=True)  # fmt: skip
         status = response.status_code
-        response.close()
+        try:
+            web.read_body(response, ACCEPTED_BODY_BYTES)  # read (never much) so that the connection is reused
+        except Exception:  # too large or broken: the status is what counts
+            pass
         if status == 404:
             raise TransportClosed("the server no longer knows this connection (HTTP 404)")
         if status >= 400:
