@@ -235,7 +235,7 @@ def _server_line(report: Report, server: ServerConfig, p: Probe, width: int, tim
             detail = f"slow to start: {p.start_seconds:.1f} s of the {timeout:g} s timeout (clients may give up)"
     else:
         status = FAIL
-        detail = p.error or "failed"
+        detail = log.shown(p.error) if p.error else "failed"  # a server's words: masked, no terminal codes
         if server.type != "stdio" and not server.headers and (
             needs_login or any(w in detail.lower() for w in _AUTH_WORDS)
         ):

@@ -72,7 +72,7 @@ def check(path: str, servers: dict, timeout: float) -> list[Probe]:
 
 def verdict(p: Probe) -> str:
     if not p.ok:
-        return log.redact(f"failed: {p.error}")  # a server's stderr may echo its secrets
+        return log.shown(f"failed: {p.error}")  # a server's stderr may echo its secrets (or terminal codes)
     era = f"{p.era} {p.protocol_version}, " if p.era else ""
     return f"found {p.tools} tool{'s' if p.tools != 1 else ''} ({era}started in {p.start_seconds or 0:.2f} s)"
 
