@@ -13,7 +13,7 @@ import threading
 
 from .. import auth
 from ...base import jsonrpc, log, web
-from ...base.config import DEFAULT_MAX_MESSAGE_BYTES
+from ...base.config import DEFAULT_MAX_MESSAGE_BYTES, public_url
 from .base import Transport, TransportClosed
 
 TYPE_CHECKING = False
@@ -205,7 +205,7 @@ class RemoteTransport(Transport):
             try:
                 response = self._http.request(method, url, headers=sent, **kwargs)
             except requests.RequestException as e:
-                raise TransportClosed(f"cannot reach {url} ({web.describe_error(e)})") from None
+                raise TransportClosed(f"cannot reach {public_url(url)} ({web.describe_error(e)})") from None
             except web.InsecureURL as e:
                 raise TransportClosed(str(e)) from None
             status = response.status_code
