@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from conftest import Mcpzip, fixture_server, write_config
 
-EXAMPLES = int(os.environ.get("MCPZIP_FUZZ_EXAMPLES", "250"))
+EXAMPLES = int(os.environ.get("MCPZIP_FUZZ_EXAMPLES", "600"))
 CALL_TIMEOUT = 3  # seconds: a fuzzed call to a hanging tool is answered this soon
 
 METHODS = ["initialize", "ping", "tools/list", "tools/call", "server/discover", "logging/setLevel", "resources/list",
@@ -139,7 +139,13 @@ def test_random_client_input_never_ends_the_session(tmp_path):
 
 def run_examples(session: Session) -> None:
     calls = tool_params().map(lambda params: {"method": "tools/call", "params": params})
-    fresh = st.none() | calls | calls | messages().filter(lambda m: isinstance(m.get("method"), str)).map(
+    # Calls that reach the upstream (echo, add, fail, crash, hang, ...), with odd texts and progress tokens.
+    upstream_calls = st.builds(
+        lambda tool, text, meta: {"method": "tools/call", "params": {
+            "name": "execute_tool", "arguments": {"name": tool, "arguments": {"text": text, "a": 1, "b": 2}}, **meta}},
+        st.sampled_from(TOOLS), texts, st.just({}) | st.fixed_dictionaries({"_meta": st.fixed_dictionaries(
+            {"progressToken": ids})}))  # fmt: skip
+    fresh = st.none() | calls | upstream_calls | upstream_calls | messages().filter(lambda m: isinstance(m.get("method"), str)).map(
         lambda m: {k: v for k, v in m.items() if k in ("method", "params")})
 
     @seed(20261204)
