@@ -7,6 +7,7 @@ client's mistake never puts a traceback in its log.
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import struct
@@ -156,3 +157,116 @@ def test_host_names_are_compared_without_regard_to_case(front):
                        ("127.0.0.1", b" 403 "), (f"localhost.:{front.port}", b" 403 ")):  # fmt: skip
         data = head(front, session, len(body)).replace(f"Host: 127.0.0.1:{front.port}".encode(), f"Host: {host}".encode())
         assert want in talk(front, data + body).split(b"\r\n")[0], host
+
+
+def test_bodies_chunked_cut_short_or_with_a_bad_length_get_a_clear_answer(front):
+    session = open_session(front)
+    top = head(front, session).replace(b"\r\n\r\n", b"\r\n")  # no Content-Length; headers still open
+    chunked = top + b"Transfer-Encoding: chunked\r\n\r\n"
+    # A chunked body is read (it was refused with 411, and then its chunks were read as requests).
+    pieces = [b'{"jsonrpc": "2.0",', b' "id": 8, "method": "ping"}']
+    got = talk(front, chunked + b"".join(b"%x;ext=1\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\nX-T: 1\r\n\r\n")
+    assert b" 200 " in got.split(b"\r\n")[0] and got.endswith(b'{"jsonrpc":"2.0","id":8,"result":{}}\n')
+    for data, status, words in [
+        (chunked + b"zz\r\n{}\r\n0\r\n\r\n", b" 400 ", b"a chunk of the body has no valid size"),
+        (chunked + b"ffffffffff\r\n{}", b" 413 ", b"Payload Too Large"),
+        (top + b"Transfer-Encoding: gzip\r\n\r\n{}", b" 501 ", b"Not Implemented: Transfer-Encoding 'gzip'"),
+        (top + b"Content-Length: -1\r\n\r\n{}", b" 400 ", b"Bad Request: a negative Content-Length"),
+        (top + b"\r\n{}", b" 411 ", b"Length Required"),
+    ]:
+        got = talk(front, data, until_closed=True)
+        assert got.count(b"HTTP/1.1 ") == 1 and status in got.split(b"\r\n")[0] and words in got, data
+    # A body cut short (the client closed its side) is answered, not waited for.
+    with socket.create_connection(("127.0.0.1", front.port), timeout=10) as s:
+        s.sendall(top + b"Content-Length: 100\r\n\r\n{}")
+        s.shutdown(socket.SHUT_WR)
+        got = b"".join(iter(lambda: s.recv(65536), b""))
+    assert b" 400 " in got.split(b"\r\n")[0] and b"the body ended after 2 of its 100 bytes" in got
+    assert ping_works(front, session)
+
+
+def test_a_request_that_stalls_holds_its_thread_only_until_the_arrival_bound():
+    from mcpzip.downstream.httpfront import HttpFront
+
+    server = HttpFront("127.0.0.1", 0, "s3cret", None, None, None, idle_minutes=5, max_body=4096,
+                       status=lambda: {"pid": 0}, arrival_seconds=0.5)  # fmt: skip
+    serving = threading.Thread(target=server.serve_forever)
+    serving.start()
+    try:
+        auth = f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nAuthorization: Bearer s3cret\r\n".encode()
+        stalled = [auth + b"Content-Length: 100\r\n\r\n{}", auth[:20], b"P"] * 5  # a body, a head, one byte
+        socks = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in stalled]
+        for s, data in zip(socks, stalled):
+            s.sendall(data)
+        # Slowloris: a byte every 50 ms, never a whole head.
+        trickle = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        trickle.setblocking(False)
+        started = time.monotonic()
+        answer = b""
+        for byte in (auth + b"X-Slow: " + b"a" * 1000):
+            try:
+                trickle.send(bytes([byte]))
+                answer += trickle.recv(65536)
+            except BlockingIOError:
+                pass
+            except OSError:
+                break
+            if answer:
+                break
+            time.sleep(0.05)  # the client's pace is what is tested
+        assert answer and time.monotonic() - started < 5
+        trickle.setblocking(True)
+        while True:
+            piece = trickle.recv(65536)
+            if not piece:
+                break
+            answer += piece
+        assert b" 408 " in answer.split(b"\r\n")[0] and b"did not arrive whole" in answer
+        for s in socks:
+            got = s.recv(65536)
+            assert b" 408 " in got.split(b"\r\n")[0] and b"did not arrive whole within 0.5 s" in got, got
+            s.close()
+        trickle.close()
+
+        def handlers() -> list:
+            return [t for t in threading.enumerate() if "process_request" in t.name]
+
+        deadline = time.monotonic() + 10
+        while handlers() and time.monotonic() < deadline:
+            time.sleep(0.05)  # bounded poll for the handler threads to end
+        assert not handlers()
+    finally:
+        server.stop()
+        serving.join(10)
+
+
+def test_sessions_are_capped_with_a_clear_503_and_a_closed_one_makes_room(front):
+    MAX_SESSIONS = 256  # noqa: N806  (docs/sharing.md)
+    sessions = [open_session(front) for _ in range(MAX_SESSIONS)]
+    status, headers, body = front.post(initialize())
+    assert status == 503 and headers.get("Retry-After") == "60"
+    assert f"Service Unavailable: {MAX_SESSIONS} client sessions are open".encode() in body
+    assert ping_works(front, sessions[0])  # the open ones go on
+    assert talk(front, (f"DELETE /mcp HTTP/1.1\r\nHost: 127.0.0.1:{front.port}\r\nAuthorization: Bearer {front.secret}\r\n"
+                        f"Mcp-Session-Id: {sessions[1]}\r\nContent-Length: 0\r\n\r\n").encode()).startswith(b"HTTP/1.1 200")  # fmt: skip
+    assert open_session(front)
+
+
+def test_abandoned_streams_leave_no_thread_behind(front):
+    session = open_session(front)
+
+    def threads() -> int:
+        return len(os.listdir(f"/proc/{front.proc.pid}/task"))
+
+    before = threads()
+    get = (f"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:{front.port}\r\nAuthorization: Bearer {front.secret}\r\n"
+           f"Accept: text/event-stream\r\nMcp-Session-Id: {session}\r\n\r\n").encode()  # fmt: skip
+    for _ in range(50):
+        with socket.create_connection(("127.0.0.1", front.port), timeout=10) as s:
+            s.sendall(get)
+            assert s.recv(65536).startswith(b"HTTP/1.1 200")  # the stream is open
+    deadline = time.monotonic() + 5  # an open stream looks for its client every second
+    while threads() > before and time.monotonic() < deadline:
+        time.sleep(0.05)  # bounded poll for the stream threads to end
+    assert threads() <= before  # each held its thread until a keepalive failed (15 to 30 s)
+    assert ping_works(front, session)

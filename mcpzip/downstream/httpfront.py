@@ -30,6 +30,8 @@ import hmac
 import http.server
 import queue
 import secrets
+import select
+import socket
 import threading
 import time
 
@@ -51,6 +53,15 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 BACKLOG = 1000
 # An open stream gets a comment this often, so a client that went away is noticed.
 KEEPALIVE_SECONDS = 15.0
+# An open stream looks this often whether its client closed the connection,
+# so an abandoned stream's thread ends within about this long.
+STREAM_CHECK_SECONDS = 1.0
+# A request's head and body must arrive within this long of its first byte: a
+# client that stalls (or sends a byte at a time) holds a thread no longer.
+ARRIVAL_SECONDS = 30.0
+# Live client sessions at most; one more is refused with 503 until one ends
+# (DELETE) or expires (shared_idle_minutes).
+MAX_SESSIONS = 256
 MODERN_CLIENT = "modern"  # the session all stateless (modern) requests share
 
 
@@ -115,6 +126,12 @@ class SessionOutput:
             self._backlog_ready.wait_for(lambda: self._backlog or self.closed, timeout)
             return self._backlog.popleft() if self._backlog and not self.closed else None
 
+    def unget(self, message: dict) -> None:
+        """*message* could not be written to the stream that took it: it is the next one out."""
+        with self._lock:
+            self._backlog.appendleft(message)
+            self._backlog_ready.notify_all()
+
     def close(self) -> None:
         with self._lock:
             self.closed = True
@@ -140,7 +157,8 @@ class HttpFront:
 
     def __init__(self, host: str, port: int, secret: str, new_session: NewSession, hub: ClientHub,
                  place: Place | None, idle_minutes: float, max_body: int,
-                 status: Callable[[], dict]) -> None:  # fmt: skip
+                 status: Callable[[], dict], arrival_seconds: float = ARRIVAL_SECONDS,
+                 max_sessions: int = MAX_SESSIONS) -> None:  # fmt: skip
         self._secret = f"Bearer {secret}".encode()
         self._new_session = new_session
         self._hub = hub
@@ -148,10 +166,14 @@ class HttpFront:
         self._idle = idle_minutes * 60
         self._max_body = max_body
         self._status = status
+        self.arrival_seconds = arrival_seconds
+        self.max_sessions = max_sessions
         self._lock = threading.Lock()  # guards _sessions, _last_client and each session's listening and last_seen
         self._sessions: dict[str, _Session] = {}
         self._last_client = time.monotonic()
         self._stopping = threading.Event()
+        self._arriving_lock = threading.Lock()  # guards _arriving
+        self._arriving: dict[_Handler, float] = {}  # handler -> when its request must have arrived whole
         self.httpd = _Httpd((host.strip("[]"), port), _Handler, self)
         self.port = self.httpd.server_address[1]
 
@@ -162,6 +184,7 @@ class HttpFront:
             self._place.write_state(self.port)
         log.info("serving MCP on http://127.0.0.1:%d%s", self.port, PATH)
         threading.Thread(target=self._watch_idle, name="mcpzip-shared-idle", daemon=True).start()
+        threading.Thread(target=self._watch_arrivals, name="mcpzip-shared-arrivals", daemon=True).start()
         try:
             self.httpd.serve_forever(poll_interval=0.5)
         finally:
@@ -194,6 +217,29 @@ class HttpFront:
                 self.stop()
                 return
 
+    def arriving(self, handler: _Handler, starts: bool) -> None:
+        """*handler*'s request started to arrive (it must be whole within ARRIVAL_SECONDS), or has arrived."""
+        with self._arriving_lock:
+            if starts:
+                self._arriving[handler] = time.monotonic() + self.arrival_seconds
+            else:
+                self._arriving.pop(handler, None)
+
+    def _watch_arrivals(self) -> None:
+        """Stop reading requests that did not arrive in time; their handlers answer 408 and close."""
+        while not self._stopping.wait(min(1.0, self.arrival_seconds / 4)):
+            now = time.monotonic()
+            with self._arriving_lock:
+                late = [h for h, deadline in self._arriving.items() if deadline < now]
+                for handler in late:
+                    del self._arriving[handler]
+            for handler in late:
+                handler.overdue = True
+                try:
+                    handler.connection.shutdown(socket.SHUT_RD)  # the blocked read returns what came
+                except OSError:
+                    pass  # already gone
+
     def _close_sessions(self) -> None:
         with self._lock:
             sessions, self._sessions = list(self._sessions.values()), {}
@@ -207,7 +253,11 @@ class HttpFront:
 
     # -- sessions ----------------------------------------------------------------
 
-    def open_session(self, sid: str | None = None) -> _Session:
+    def open_session(self, sid: str | None = None) -> _Session | None:
+        """A new session; None when max_sessions are open."""
+        with self._lock:
+            if len(self._sessions) >= self.max_sessions:
+                return None
         sid = sid or secrets.token_urlsafe(24)
         output = SessionOutput()
         session = _Session(sid, self._new_session(sid, output), output)
@@ -223,7 +273,7 @@ class HttpFront:
                 found.last_seen = self._last_client = time.monotonic()
             return found
 
-    def modern_session(self) -> _Session:
+    def modern_session(self) -> _Session | None:
         return self.session(MODERN_CLIENT) or self.open_session(MODERN_CLIENT)
 
     def close_session(self, sid: str) -> bool:
@@ -290,12 +340,40 @@ class _Httpd(http.server.ThreadingHTTPServer):
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Even a request line cut short is answered with a status line and headers (HTTP/0.9 has neither).
+    default_request_version = "HTTP/1.1"
     # Answers leave in several small writes on a kept-alive connection; with
     # Nagle's algorithm the last one would wait for the client's delayed ACK.
     disable_nagle_algorithm = True
     server: _Httpd
     # A connection that sends nothing is closed after this long.
     timeout = 600
+    overdue = False  # set when the request did not arrive within ARRIVAL_SECONDS
+
+    def handle_one_request(self) -> None:
+        """One request, which must arrive whole within ARRIVAL_SECONDS of its first byte."""
+        try:
+            if not self.rfile.peek(1):  # a kept-alive connection waits here for its next request
+                self.close_connection = True
+                return
+        except OSError:
+            self.close_connection = True
+            return
+        front = self.server.front
+        front.arriving(self, True)
+        try:
+            super().handle_one_request()
+        finally:
+            front.arriving(self, False)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a malformed request line or header), as JSON like every other answer."""
+        if self.overdue:
+            self._late()
+            return
+        self.close_connection = True
+        text = message or self.responses.get(code, ("Error",))[0]
+        self._json(code, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, f"{code} {text}"))
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         log.debug("http: " + format, *args)
@@ -307,6 +385,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if front is None:
             return
         body = self._body(front)
+        front.arriving(self, False)  # what follows (a long call) may take its time
         if body is None:
             return
         try:
@@ -351,6 +430,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.path == "/status":
             self._json(200, front.status())
             return
+        front.arriving(self, False)  # a stream stays open as long as it likes
         sid = self.headers.get("Mcp-Session-Id")
         if not sid:
             self._json(405, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Method Not Allowed: GET needs a session"),
@@ -363,14 +443,46 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._start_stream({})
         front.listening(session, +1)
         try:
-            while not session.output.closed:
-                message = session.output.next_unrequested(KEEPALIVE_SECONDS)
-                self._chunk(_event(message) if message is not None else b": keepalive\n\n")
-            self._chunk(b"", last=True)
-        except OSError:
-            self.close_connection = True  # the client went away
+            self._stream_session(session.output)
         finally:
             front.listening(session, -1)
+
+    def _stream_session(self, output: SessionOutput) -> None:
+        """The session's own messages, until it ends or the client closes the connection."""
+        quiet = 0.0
+        while not output.closed:
+            message = output.next_unrequested(STREAM_CHECK_SECONDS)
+            try:
+                if message is not None:
+                    self._chunk(_event(message))
+                    quiet = 0.0
+                    continue
+                if self._client_left():
+                    break
+                quiet += STREAM_CHECK_SECONDS
+                if quiet >= KEEPALIVE_SECONDS:
+                    self._chunk(b": keepalive\n\n")
+                    quiet = 0.0
+            except OSError:
+                if message is not None:
+                    output.unget(message)  # for the session's next stream: nothing is lost
+                break
+        else:
+            try:
+                self._chunk(b"", last=True)
+                return
+            except OSError:
+                pass
+        self.close_connection = True  # the client went away
+
+    def _client_left(self) -> bool:
+        """True once the client closed its end (nothing else is read while a stream is open)."""
+        try:
+            if not select.select([self.connection], [], [], 0)[0]:
+                return False
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def do_DELETE(self) -> None:
         front = self._checked()
@@ -383,6 +495,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _checked(self, allow_status: bool = False) -> HttpFront | None:
         front = self.server.front
+        if self.overdue:
+            self._late()
+            return None
         if self.path != PATH and not (allow_status and self.path == "/status"):
             self._unread_body()
             self._json(404, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, f"Not Found: MCP is served at {PATH}"))
@@ -407,18 +522,64 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _body(self, front: HttpFront) -> bytes | None:
+        """The request's body, or None once the reason it cannot be had is answered."""
+        coding = self.headers.get("Transfer-Encoding")
+        if coding is not None:  # it overrides any Content-Length (RFC 9112 6.3)
+            if coding.strip().lower() != "chunked":
+                return self._bad_body(501, f"Not Implemented: Transfer-Encoding {coding[:40]!r} (send chunked or a Content-Length)")
+            return self._chunked_body(front.max_body)
         try:
             length = int(self.headers.get("Content-Length") or "")
         except ValueError:
-            self._unread_body()
-            self._json(411, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "Length Required"))
-            return None
-        if length < 0 or length > front.max_body:
-            self.close_connection = True
-            self._json(413, jsonrpc.error(None, jsonrpc.INVALID_REQUEST,
-                                          f"Payload Too Large: at most {front.max_body} bytes (max_message_bytes)"))  # fmt: skip
-            return None
-        return self.rfile.read(length)
+            return self._bad_body(411, "Length Required: send a Content-Length (or chunked Transfer-Encoding)")
+        if length < 0:
+            return self._bad_body(400, "Bad Request: a negative Content-Length")
+        if length > front.max_body:
+            return self._bad_body(413, f"Payload Too Large: at most {front.max_body} bytes (max_message_bytes)")
+        body = self.rfile.read(length)
+        if len(body) < length:
+            return self._short_body(f"the body ended after {len(body)} of its {length} bytes")
+        return body
+
+    def _chunked_body(self, limit: int) -> bytes | None:
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            digits = self.rfile.readline(1026).split(b";")[0].strip()
+            if not digits or len(digits) > 16 or digits.strip(b"0123456789abcdefABCDEF"):
+                return self._short_body("a chunk of the body has no valid size")
+            length = int(digits, 16)
+            size += length
+            if size > limit:
+                return self._bad_body(413, f"Payload Too Large: at most {limit} bytes (max_message_bytes)")
+            if length == 0:
+                break
+            parts.append(self.rfile.read(length))
+            if len(parts[-1]) < length or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                return self._short_body("a chunk of the body ended early")
+        for _ in range(100):  # trailer fields, up to the empty line
+            if self.rfile.readline(65537) in (b"\r\n", b"\n", b""):
+                return b"".join(parts)
+        return self._short_body("the body's trailer does not end")
+
+    def _bad_body(self, status: int, text: str) -> None:
+        self._unread_body()
+        self._json(status, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, text))
+        return None
+
+    def _short_body(self, what: str) -> None:
+        """The body did not arrive whole: cut off by the client, or not within ARRIVAL_SECONDS."""
+        self.close_connection = True
+        if self.overdue:
+            self._late()
+        else:
+            self._json(400, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, f"Bad Request: {what}"))
+        return None
+
+    def _late(self) -> None:
+        self.close_connection = True
+        self._json(408, jsonrpc.error(None, jsonrpc.INVALID_REQUEST,
+                                      f"Request Timeout: the request did not arrive whole within {self.server.front.arrival_seconds:g} s"))  # fmt: skip
 
     def _session_for(self, front: HttpFront, message: Any) -> tuple[_Session | None, bool]:
         sid = self.headers.get("Mcp-Session-Id")
@@ -428,13 +589,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._json(404, jsonrpc.error(_id_of(message), jsonrpc.INVALID_REQUEST, "Session not found"))
             return session, False
         if isinstance(message, dict) and message.get("method") == "initialize" and "id" in message:
-            return front.open_session(), True
+            return self._or_full(message, front.open_session()), True
         meta = protocol.meta_of(message.get("params")) if isinstance(message, dict) else {}
         if protocol.META_PROTOCOL_VERSION in meta:
-            return front.modern_session(), False
+            return self._or_full(message, front.modern_session()), False
         self._json(400, jsonrpc.error(_id_of(message), jsonrpc.INVALID_REQUEST,
                                       "Bad Request: No valid session ID provided"))  # fmt: skip
         return None, False
+
+    def _or_full(self, message: dict, session: _Session | None) -> _Session | None:
+        if session is None:
+            self._json(503, jsonrpc.error(_id_of(message), jsonrpc.INTERNAL_ERROR,
+                                          f"Service Unavailable: {self.server.front.max_sessions} client sessions are open, the most "
+                                          "a shared mcpzip keeps; end one (DELETE) or wait for idle ones to expire"),
+                       {"Retry-After": "60"})  # fmt: skip
+        return session
 
     def _stream_answer(self, exchange: _Exchange, extra: dict) -> None:
         self._start_stream(extra)
