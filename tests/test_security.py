@@ -488,3 +488,41 @@ def test_an_authorization_servers_error_description_cannot_drive_the_terminal(tm
     assert "the authorization server refused: denied\\nmcpzip: authorized" in result.stderr
     assert "\x1b" not in result.stderr and "\x07" not in result.stderr
     assert not any(line.startswith("mcpzip: authorized") for line in result.stderr.splitlines())
+
+
+def test_background_sign_ins_are_spaced_and_capped(tmp_path, fake, monkeypatch):
+    # In-process, against the fake: each sign-in is refused by the authorization
+    # server (the user said no), and the server keeps answering 401.
+    from mcpzip.base.config import ServerConfig
+    from mcpzip.upstream.auth import authorizer as authorizer_module
+    from mcpzip.upstream.auth.authorizer import Authorizer
+    from mcpzip.upstream.auth.base import BACKGROUND, AuthError
+
+    server = fake()
+    server.refuse_with = "access_denied", "the user said no"
+    for key, value in browser_env(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    auth = Authorizer(ServerConfig(name="remote", type="http", url=server.url("/mcp")), str(tmp_path / "auth"), BACKGROUND)
+
+    def refused_after_the_last_flow() -> str:
+        deadline = time.monotonic() + 30
+        # The authorizer's flow thread ends once the browser brings back the refusal; nothing outside says so.
+        while auth._flow is not None and auth._flow.is_alive():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with pytest.raises(AuthError) as raised:
+            auth.refused(None, 401, None)
+        return str(raised.value)
+
+    assert "opened a browser window" in refused_after_the_last_flow()  # the first sign-in starts at once
+    # The next comes no sooner than the backoff.
+    later = refused_after_the_last_flow()
+    assert "mcpzip signs in by itself in 30 s at the earliest, or run `mcpzip login remote` now" in later
+    assert len(server.seen("/authorize")) == 1
+    # Without the pause (to see the cap quickly): two more, then none.
+    monkeypatch.setattr(authorizer_module, "BACKGROUND_BACKOFF", 0.0)
+    assert "opened a browser window" in refused_after_the_last_flow()
+    assert "opened a browser window" in refused_after_the_last_flow()
+    final = refused_after_the_last_flow()
+    assert "after 3 sign-ins; mcpzip will not sign in again by itself: run `mcpzip login remote`" in final
+    assert len(server.seen("/authorize")) == 3
