@@ -123,7 +123,7 @@ class Session:
 
 
 def test_random_client_input_never_ends_the_session(tmp_path):
-    config = write_config(tmp_path, {"fx": fixture_server()}, call_timeout_seconds=CALL_TIMEOUT, tools_mode="meta")
+    config = write_config(tmp_path, {"fx": fixture_server()}, call_timeout_seconds=CALL_TIMEOUT)
     proc = Mcpzip(config)
     try:
         proc.initialize()
