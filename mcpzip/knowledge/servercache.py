@@ -178,7 +178,7 @@ def about_line(instructions: object, server_info: object) -> str:
     info = server_info if isinstance(server_info, dict) else {}
     for text in (instructions, info.get("description"), info.get("title")):
         if isinstance(text, str) and text.strip():
-            line = " ".join(text.split())
+            line = " ".join(log.strip_controls(text).split())  # the server's words: one line, no control codes
             end = line.find(". ")
             line = line[: end + 1] if 0 < end < ABOUT_CHARS else line
             return line if len(line) <= ABOUT_CHARS else line[: ABOUT_CHARS - 1].rsplit(" ", 1)[0] + "…"
