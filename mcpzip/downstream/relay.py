@@ -15,8 +15,8 @@ client answers, the upstream withdraws the request, or the session ends.
 from __future__ import annotations
 
 import itertools
+import os
 import queue
-import secrets
 import threading
 import time
 
@@ -307,7 +307,7 @@ class Relay:
             inner = CallContext(on_progress=context.on_progress, input_responses=context.input_responses,
                                 request_state=context.request_state)  # fmt: skip
             # Unguessable: with several clients, only the one holding it may resume the call.
-            held = _Held(f"{HELD_PREFIX}{secrets.token_urlsafe(16)}", server, inner)
+            held = _Held(f"{HELD_PREFIX}{os.urandom(16).hex()}", server, inner)
             with self._lock:
                 self._held[held.state] = held
 

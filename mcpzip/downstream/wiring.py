@@ -25,7 +25,6 @@ from ..knowledge.catalog import Catalog
 from ..knowledge.servercache import ServerCache
 from ..upstream.pool import Pool
 from .aggregate import Aggregator
-from .clients import ClientHub, SplitPool
 from .listings import Listings
 from .metatools import MetaTools
 from .relay import Relay
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     from typing import IO
 
     from ..base.config import Config
+    from .clients import ClientHub, SplitPool
     from .httpfront import HttpFront, SessionOutput
     from .sharing import Place
 
@@ -57,6 +57,8 @@ def open_tools(config: Config, auth_flow: str = "never", result_budget: int | No
     known.load()
     pool: Pool | SplitPool = Pool(config, known, auth_flow=auth_flow)
     if split:
+        from .clients import SplitPool  # only a shared mcpzip splits: not on the stdio serve path
+
         pool = SplitPool(pool, lambda: Pool(config, known, auth_flow=auth_flow))
     # Each listing is remembered with what the server's tools are about (MetaTools.listed -> ServerCache.record_tools).
     catalog = Catalog(config.servers, config.cache_path, counts_hint=known.tool_counts(),
@@ -90,6 +92,7 @@ def build_front(config: Config, host: str, port: int, secret: str,
                 place: Place | None = None) -> tuple[HttpFront, MetaTools]:  # fmt: skip
     """The shared mcpzip (``serve --http``): one set of tools, one session per client; close the tools after."""
     # Not at the top: http.server's imports would slow every stdio serve's start.
+    from .clients import ClientHub
     from .httpfront import HttpFront
 
     tools = open_tools(config, auth_flow="background", split=True)
