@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import struct
 import threading
@@ -270,3 +271,45 @@ def test_abandoned_streams_leave_no_thread_behind(front):
         time.sleep(0.05)  # bounded poll for the stream threads to end
     assert threads() <= before  # each held its thread until a keepalive failed (15 to 30 s)
     assert ping_works(front, session)
+
+
+# -- the relay (serve --shared) ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def relay_config(tmp_path):
+    config = write_config(tmp_path / "cfg", {"fx": fixture_server("fx")}, shared_idle_minutes=5)
+    yield config
+    kill_everything_of(config)
+
+
+def test_the_relay_answers_every_line_a_client_gets_wrong_and_goes_on(relay_config, mcpzip):
+    client = mcpzip(relay_config, args=("--shared",))
+    client.initialize()
+    junk = [b"hello", b"[" * 100_000, b"[1, 2]", b'"x"', b'{"jsonrpc": "2.0", "id": [1], "method": "ping"}']
+    for line in junk:
+        client.send_raw(line + b"\n")  # 100,000 [ ended the relay with a RecursionError
+    assert client.text("execute_tool", {"name": "fx__echo", "arguments": {"text": "still here"}}) == "still here"
+    errors = [client.stray.get(timeout=10) for _ in junk]
+    assert [e["error"]["code"] for e in errors] == [-32700, -32700, -32600, -32600, -32600]
+    assert client.stray.empty() and "Traceback" not in client.stderr
+    assert client.close() == 0
+
+
+def test_calls_running_when_the_shared_mcpzip_dies_get_one_error_each(relay_config, mcpzip):
+    from test_sharing import shared_pids
+
+    client = mcpzip(relay_config, args=("--shared",))
+    client.initialize()
+    slow = {"name": "execute_tool", "arguments": {"name": "fx__progress", "arguments": {"steps": 100, "ms": 100}}}
+    ids = [client.start_request("tools/call", {**slow, "_meta": {"progressToken": f"t{i}"}}) for i in range(2)]
+    running = {client.notifications.get(timeout=20)["params"]["progressToken"] for _ in range(6)}
+    assert running == {"t0", "t1"}  # both calls are under way in the shared mcpzip
+    [pid] = shared_pids(relay_config)
+    os.kill(pid, signal.SIGKILL)
+    for rid in ids:  # were never answered
+        assert "the shared mcpzip went away during this request" in client.response(rid)["error"]["message"]
+    assert client.text("execute_tool", {"name": "fx__echo", "arguments": {"text": "again"}}) == "again"
+    assert client.close() == 0
+    answers = [json.loads(line)["id"] for line in client.raw_lines if b'"method"' not in line]
+    assert answers.count(ids[0]) == 1 and answers.count(ids[1]) == 1  # exactly once

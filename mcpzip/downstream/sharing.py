@@ -24,6 +24,7 @@ import _thread
 import http.client
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -33,7 +34,11 @@ import time
 
 import mcpzip
 
-from ..base import files, log
+from ..base import files, jsonrpc, log
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SECRET_BYTES = 32
 # How long a relay waits for a shared mcpzip it started to take connections.
@@ -194,6 +199,19 @@ def _get_status(port: int, secret: str) -> dict:
 # -- the relay ------------------------------------------------------------------------------
 
 
+_NOT_OWED = object()  # _answer: no client request waits for this answer
+
+
+# An answer as the shared mcpzip writes it (compact, "id" before "result" or
+# "error"); its requests and notifications have a "method" there.  Matched
+# on the head of an event only: a result may be megabytes.
+_ANSWER_HEAD = re.compile(rb'\{"jsonrpc":"2\.0","id":(?:-?\d+|"(?:[^"\\]|\\.)*"),"(?:result|error)":')
+
+
+def _is_answer(data: bytes) -> bool:
+    return _ANSWER_HEAD.match(data, 0, 1024) is not None
+
+
 class _Gone(Exception):
     """The shared mcpzip (or our session in it) is gone; the message was not taken."""
 
@@ -232,7 +250,7 @@ class StdioRelay:
 
     def _dispatch(self, line: bytes) -> None:
         try:
-            message = json.loads(line)
+            message = jsonrpc.decode(line)  # never a RecursionError, however deep
         except ValueError:
             message = None
         is_request = isinstance(message, dict) and "method" in message and "id" in message
@@ -250,7 +268,7 @@ class StdioRelay:
             self._owed += 1
         # A bare thread: threading.Thread.start() waits for the thread to run,
         # which every call would pay for.
-        _thread.start_new_thread(self._answer, (conn, response, True, True))
+        _thread.start_new_thread(self._answer, (conn, response, True, message["id"]))
 
     def _deliver(self, line: bytes) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         """POST *line* until the shared mcpzip has taken it, reconnecting once if it is gone."""
@@ -299,24 +317,35 @@ class StdioRelay:
             raise OSError(str(e)) from e
 
     def _answer(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse, show: bool = True,
-                owed: bool = False) -> None:  # fmt: skip
-        """Copy what comes back to stdout (not a replay's own answer: *show* false); *owed*: counted in _owed."""
+                owed: Any = _NOT_OWED) -> None:  # fmt: skip
+        """Copy what comes back to stdout (not a replay's own answer: *show* false).
+
+        *owed* is the id of the client's request this is the answer to
+        (counted in _owed): when the shared mcpzip goes away before the answer
+        came, the client gets an error in its place, so that every request
+        has exactly one answer.
+        """
+        answered = False
         try:
             kind = (response.getheader("Content-Type") or "").split(";")[0].strip()
             if kind == "text/event-stream":
                 for data in _events(response):
                     if show or b'"method"' in data:
                         self._write(data)
+                    answered = answered or _is_answer(data)
             else:
                 body = response.read().strip()
                 if show and body and response.status != 202:
                     self._write(body)
+                    answered = True
         except (OSError, http.client.HTTPException) as e:
             log.warning("the shared mcpzip broke off an answer: %s", e)
             conn.close()
         finally:
+            if owed is not _NOT_OWED and not answered:
+                self._fail(owed, "the shared mcpzip went away during this request; it starts again with the next message")
             with self._lock:
-                if owed:
+                if owed is not _NOT_OWED:
                     self._owed -= 1
                     self._all_answered.notify_all()
                 if response.isclosed() and not response.will_close and conn.sock is not None:
@@ -366,9 +395,13 @@ class StdioRelay:
 
     def _refuse(self, message: object, reason: str) -> None:
         if isinstance(message, dict) and "method" in message and "id" in message:
-            reply = {"jsonrpc": "2.0", "id": message["id"],
-                     "error": {"code": -32603, "message": f"Internal error: {reason}"}}  # fmt: skip
-            self._write(json.dumps(reply).encode())
+            self._fail(message["id"], reason)
+        else:
+            log.warning("%s", reason)
+
+    def _fail(self, rid: Any, reason: str) -> None:
+        """The one answer to request *rid*: an error saying *reason*."""
+        self._write(jsonrpc.encode(jsonrpc.error(rid, jsonrpc.INTERNAL_ERROR, f"Internal error: {reason}")))
         log.warning("%s", reason)
 
     def _write(self, data: bytes) -> None:
