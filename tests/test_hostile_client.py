@@ -302,7 +302,7 @@ def test_a_hanging_server_does_not_hold_up_the_first_search_without_a_cache(tmp_
     text, seconds = timed(lambda: proc.text("search_tools", {"query": "echo text"}, timeout=40))
     assert "fx__echo" in text
     assert "(still starting, not searched yet: stuck; search again in a moment)" in text
-    assert seconds < 8, seconds  # the grace is 3 s; before, 30 s
+    assert seconds < 12, seconds  # the grace is 3 s; before, 30 s
     assert_healthy(proc)
 
 
@@ -317,7 +317,7 @@ def test_a_hanging_server_does_not_hold_up_the_first_search_with_a_cache(tmp_pat
     proc.initialize()
     text, seconds = timed(lambda: proc.text("search_tools", {"query": "echo text"}, timeout=40))
     assert "fx__echo" in text and "still starting, not searched yet: stuck" in text
-    assert seconds < 2, seconds
+    assert seconds < 2.5, seconds  # no grace with a cache; before, 30 s
     assert_healthy(proc)
 
 
@@ -347,7 +347,7 @@ def test_a_server_whose_first_start_failed_is_started_again_after_a_backoff(tmp_
     starts = attempts.read_text().count("start")
     again, seconds = timed(lambda: proc.execute("flaky__echo", {"text": "hi"}))
     assert again["isError"] is True and "mcpzip starts it again in " in again["content"][0]["text"]
-    assert seconds < 1 and attempts.read_text().count("start") == starts
+    assert seconds < 3 and attempts.read_text().count("start") == starts
     # Once the server can start, a call after the backoff starts it.
     marker.write_text("")
     assert wait_until(lambda: not proc.execute("flaky__echo", {"text": "back"}).get("isError"), timeout=20, step=0.5)
