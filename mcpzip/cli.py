@@ -238,7 +238,7 @@ def serve_shared(config_path: str | None) -> int:
     stdout = sys.stdout.buffer
     sys.stdout = sys.stderr
     try:
-        return StdioRelay(Place(config.path), sys.stdin.buffer, stdout).run()
+        return StdioRelay(Place(config.path), sys.stdin.buffer, stdout, config.max_message_bytes).run()
     except SharingError as e:
         raise CommandError(str(e)) from e
 

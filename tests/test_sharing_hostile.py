@@ -313,3 +313,19 @@ def test_calls_running_when_the_shared_mcpzip_dies_get_one_error_each(relay_conf
     assert client.close() == 0
     answers = [json.loads(line)["id"] for line in client.raw_lines if b'"method"' not in line]
     assert answers.count(ids[0]) == 1 and answers.count(ids[1]) == 1  # exactly once
+
+
+def test_the_relay_answers_a_line_over_max_message_bytes_by_its_id_without_holding_it(tmp_path, mcpzip):
+    config = write_config(tmp_path / "cfg", {"fx": fixture_server("fx")}, shared_idle_minutes=5, max_message_bytes=65536)
+    try:
+        client = mcpzip(config, args=("--shared",))
+        client.initialize()
+        params = {"x": "a" * 100_000}
+        size = len(json.dumps({"jsonrpc": "2.0", "id": 77, "method": "ping", "params": params})) + 1
+        answer = client.response(client.start_request("ping", params, id=77))  # was answered with id null
+        assert answer["error"]["message"] == (f"Invalid Request: the message is {size} bytes, "
+                                              "more than max_message_bytes (65536)")  # fmt: skip
+        assert client.text("execute_tool", {"name": "fx__echo", "arguments": {"text": "x"}}) == "x"
+        assert client.close() == 0
+    finally:
+        kill_everything_of(config)

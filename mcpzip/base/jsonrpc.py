@@ -107,6 +107,20 @@ def valid_id(value: Any) -> bool:
     return isinstance(value, (str, int)) and not isinstance(value, bool)
 
 
+def leading_id(head: bytes) -> Any:
+    """The id of a message too long to parse, when it comes first (``{"jsonrpc":"2.0","id":7,...``); else None."""
+    import re  # lazily: only an oversized message needs it
+
+    m = re.match(rb'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*("(?:[^"\\]|\\.){0,200}"|-?\d{1,30})\s*,', head)
+    if m is None:
+        return None
+    try:
+        rid = decode(m.group(1))
+    except ValueError:
+        return None
+    return rid if valid_id(rid) else None
+
+
 class Writer:
     """Writes whole messages to a binary stream; safe to share between threads.
 

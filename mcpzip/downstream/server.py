@@ -198,7 +198,7 @@ class Server:
             if not piece or piece.endswith(b"\n"):
                 break
         log.warning("refused a message of %d bytes from the client (max_message_bytes is %d)", size, self.max_message_bytes)
-        self.send(jsonrpc.error(_leading_id(head), jsonrpc.INVALID_REQUEST,
+        self.send(jsonrpc.error(jsonrpc.leading_id(head), jsonrpc.INVALID_REQUEST,
                                 f"Invalid Request: the message is {size} bytes, more than max_message_bytes "
                                 f"({self.max_message_bytes})"))  # fmt: skip
 
@@ -462,20 +462,6 @@ class Server:
             left = list(self._inflight.values())
         for request in left:
             request.context.cancellation.cancel("mcpzip is shutting down")
-
-
-def _leading_id(head: bytes) -> Any:
-    """The id of a message too long to parse, when it comes first (``{"jsonrpc":"2.0","id":7,...``); else None."""
-    import re  # lazily: only an oversized message needs it
-
-    m = re.match(rb'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*("(?:[^"\\]|\\.){0,200}"|-?\d{1,30})\s*,', head)
-    if m is None:
-        return None
-    try:
-        rid = jsonrpc.decode(m.group(1))
-    except ValueError:
-        return None
-    return rid if jsonrpc.valid_id(rid) else None
 
 
 def _request_id(line: bytes) -> Any:

@@ -35,6 +35,7 @@ import time
 import mcpzip
 
 from ..base import files, jsonrpc, log
+from ..base.config import DEFAULT_MAX_MESSAGE_BYTES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -225,8 +226,10 @@ class StdioRelay:
     request it cancels.  Answers are read on threads of their own.
     """
 
-    def __init__(self, place: Place, stdin, stdout) -> None:  # noqa: ANN001
+    def __init__(self, place: Place, stdin, stdout, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:  # noqa: ANN001
+        """A line longer than *max_message_bytes* is answered here, never held whole."""
         self.place = place
+        self.max_message_bytes = max_message_bytes
         self.stdin = stdin
         self.stdout = stdout
         self.secret = place.secret()
@@ -242,11 +245,29 @@ class StdioRelay:
 
     def run(self) -> int:
         self._port = ensure_running(self.place, self.secret)["port"]
-        for line in iter(self.stdin.readline, b""):
-            if line.strip():
+        limit = self.max_message_bytes
+        while True:
+            line = self.stdin.readline(limit + 1)
+            if not line:
+                break
+            if len(line) > limit and not line.endswith(b"\n"):
+                self._refuse_long(line)
+            elif line.strip():
                 self._dispatch(line)
         self._finish()
         return 0
+
+    def _refuse_long(self, head: bytes) -> None:
+        """Skip the rest of a line longer than max_message_bytes, in pieces, and answer it as ``serve`` does."""
+        size = len(head)
+        while True:
+            piece = self.stdin.readline(1 << 20)
+            size += len(piece)
+            if not piece or piece.endswith(b"\n"):
+                break
+        text = f"Invalid Request: the message is {size} bytes, more than max_message_bytes ({self.max_message_bytes})"
+        self._write(jsonrpc.encode(jsonrpc.error(jsonrpc.leading_id(head), jsonrpc.INVALID_REQUEST, text)))
+        log.warning("refused a message of %d bytes from the client (max_message_bytes is %d)", size, self.max_message_bytes)
 
     def _dispatch(self, line: bytes) -> None:
         try:
