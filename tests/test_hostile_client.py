@@ -405,3 +405,15 @@ def test_a_search_after_the_backoff_starts_a_failed_server_again(tmp_path, mcpzi
                       timeout=25, step=0.5)  # fmt: skip
     assert attempts.read_text().count("start") == 2
     assert proc.execute("flaky__echo", {"text": "back"})["content"][0]["text"] == "back"
+
+
+def test_huge_uris_are_refused_before_they_are_matched(tmp_path, mcpzip):
+    proc = mcpzip(write_config(tmp_path, {"fx": fixture_server("fx", "--resources", "1")}))
+    proc.initialize()
+    uri = "fixture://fx/notes/" + "n" * 5_000_000
+    message = "Invalid params: uri is too long (5000019 characters, at most 8192)"
+    assert proc.request("resources/read", {"uri": uri}, timeout=10)["error"] == {"code": -32602, "message": message}
+    complete = {"ref": {"type": "ref/resource", "uri": uri}, "argument": {"name": "topic", "value": "n"}}
+    assert proc.request("completion/complete", complete, timeout=10)["error"] == {"code": -32602, "message": message}
+    assert proc.result("resources/read", {"uri": "fixture://fx/notes/short"})["contents"][0]["text"].startswith("fixture://")
+    assert_healthy(proc)

@@ -48,6 +48,8 @@ CONNECT_TIMEOUT = 30.0
 # Resource not found: legacy revisions have a code of their own; the modern
 # one retired it for Invalid params.
 LEGACY_RESOURCE_NOT_FOUND = -32002
+# A URI is matched against every server's templates (regular expressions), so its length is bounded.
+MAX_URI_CHARS = 8192
 
 RESOURCES, TEMPLATES, PROMPTS = "resources", "resourceTemplates", "prompts"
 
@@ -403,6 +405,7 @@ class Aggregator:
                 ref = dict(ref, name=parts[1])
             what = name
         elif kind == "ref/resource" and isinstance(uri, str):
+            _check_length(uri)
             server, what = self._route(uri, template_ref=True), uri
         else:
             raise RPCError(jsonrpc.INVALID_PARAMS, "Invalid params: the ref must be a ref/prompt or a ref/resource")
@@ -560,7 +563,13 @@ def _uri_param(params: dict) -> str:
     uri = params.get("uri")
     if not isinstance(uri, str) or not uri:
         raise RPCError(jsonrpc.INVALID_PARAMS, "Invalid params: a uri string is required")
+    _check_length(uri)
     return uri
+
+
+def _check_length(uri: str) -> None:
+    if len(uri) > MAX_URI_CHARS:
+        raise RPCError(jsonrpc.INVALID_PARAMS, f"Invalid params: uri is too long ({len(uri)} characters, at most {MAX_URI_CHARS})")
 
 
 def _without_meta(params: dict) -> dict:

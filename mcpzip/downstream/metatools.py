@@ -390,7 +390,7 @@ class MetaTools:
         if server is None or server == "":
             server = None
         elif not isinstance(server, str) or server not in self.catalog.servers:
-            shown = repr(server)[:80]
+            shown = repr(server[:80] if isinstance(server, str) else server)[:80]  # not all of a huge one
             return error_result(f"unknown server {shown}; the servers are: {', '.join(sorted(self.catalog.servers))}")
         if query is None and server is None:
             return error_result("query is required: describe the tool you need, e.g. 'create github issue' "
