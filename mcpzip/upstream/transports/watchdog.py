@@ -91,15 +91,21 @@ def process_table() -> dict[int, tuple[int, int, int]]:
 
 
 def signal_all(leaders: set[int] | list[int], pids: set[int], sig: int) -> None:
-    """Send *sig* to each process in *pids* and to the process group of each leader."""
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except OSError:
-            pass
-    for leader in leaders:
+    """Send *sig* to the process group of each leader, and to each process in *pids* outside those groups.
+
+    Once each: a process signalled through its group and again by itself
+    would see a SIGTERM handler run twice when the two do not coalesce.
+    """
+    groups = set(leaders)
+    for leader in groups:
         try:
             os.killpg(leader, sig)
+        except OSError:
+            pass
+    for pid in pids:
+        try:
+            if os.getpgid(pid) not in groups:
+                os.kill(pid, sig)
         except OSError:
             pass
 
