@@ -329,3 +329,50 @@ def test_the_relay_answers_a_line_over_max_message_bytes_by_its_id_without_holdi
         assert client.close() == 0
     finally:
         kill_everything_of(config)
+
+
+# -- fuzzing --------------------------------------------------------------------------------------------
+
+
+def test_random_post_bodies_get_one_answer_each_and_the_shared_mcpzip_keeps_serving(tmp_path):
+    """Hypothesis posts the client fuzzer's shapes and bytes (fixed seed; MCPZIP_FUZZ_EXAMPLES runs more)."""
+    from hypothesis import HealthCheck, given, seed, settings
+
+    import test_fuzz_client as fuzz
+    from mcpzip.base import jsonrpc
+
+    config = write_config(tmp_path / "cfg", {"fx": fixture_server("fx")}, shared_idle_minutes=5,
+                          call_timeout_seconds=fuzz.CALL_TIMEOUT)  # fmt: skip
+    front = Front(config)
+    try:
+        session = open_session(front)
+        fresh = iter(range(10**9))
+
+        @seed(20261204)
+        @settings(max_examples=int(os.environ.get("MCPZIP_FUZZ_EXAMPLES", "300")), deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        @given(body=fuzz.lines, with_session=fuzz.st.integers(0, 5))
+        def example(body: bytes, with_session: int) -> None:
+            status, answer = post_raw(front, body, session if with_session else None)
+            assert status in (200, 202, 400, 404, 409, 413), (status, answer)
+            try:
+                kind = jsonrpc.kind(jsonrpc.decode(body))
+            except ValueError:
+                kind = "not JSON"
+            if with_session and kind in ("invalid", "not JSON"):
+                assert status == 400, (status, answer)  # said to be accepted, and its error dropped
+            if status == 202:
+                assert answer == b"" and kind in ("notification", "response")
+            else:
+                message = json.loads(answer)  # always one JSON-RPC message, never a page of HTML
+                assert message["jsonrpc"] == "2.0" and ("result" in message) != ("error" in message)
+            rid = f"fresh-{next(fresh)}"
+            status, answer = post_raw(front, json.dumps({"jsonrpc": "2.0", "id": rid, "method": "ping"}).encode(), session)
+            assert status == 200 and json.loads(answer) == {"jsonrpc": "2.0", "id": rid, "result": {}}
+
+        example()
+        assert front.post(initialize())[0] == 200
+    finally:
+        front.stop()
+        kill_everything_of(config)
+    assert "Traceback" not in front.stderr_text
