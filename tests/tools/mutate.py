@@ -19,6 +19,10 @@ can never be run from a stale ``.pyc`` after it is restored.
 Run it with the interpreter of a development environment (``.venv/bin/python``:
 pytest, pytest-timeout and the MCP SDK installed).  It takes about ten
 minutes on two cores: run only the relevant tests, stop at the first failure.
+
+Last full run (2026-12-04, Python 3.11): 37 of 40 applied mutations killed,
+over 18 modules; verify-off was left out (its test failed unmutated, see
+SURVIVORS) and is killed when run alone.  The three survivors have reasons.
 """
 
 from __future__ import annotations
@@ -197,6 +201,9 @@ SURVIVORS: dict[str, str] = {
     "watchdog-no-group": "reason: the watchdog also signals every process of the family it tracks by pid, which "
     "covers the test's children; the group signal adds only members started after its last look, which no test "
     "can time without a race",
+    "verify-off": "killed when its test runs; left out when test_tls.py::test_verification_cannot_be_turned_off "
+    "fails unmutated, as it does after ::test_a_server_offering_only_tls_1_1_is_refused in one session (urllib3 "
+    "loads that test's verify= CA into web's shared TLS context)",
     "tls-1.0-allowed": "equivalent on Python >= 3.10, whose ssl default minimum is already TLS 1.2; the line "
     "matters on 3.9, where test_tls cannot run (its peer needs the SDK)",
 }
