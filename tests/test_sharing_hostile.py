@@ -376,3 +376,46 @@ def test_random_post_bodies_get_one_answer_each_and_the_shared_mcpzip_keeps_serv
         front.stop()
         kill_everything_of(config)
     assert "Traceback" not in front.stderr_text
+
+
+# -- clients that share the stateless session, and sessions that end -------------------------------------
+
+
+MODERN_META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+
+
+def test_two_stateless_clients_may_use_the_same_id_at_once(front):
+    def sleep(ms: int) -> bytes:
+        return json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "execute_tool", "arguments": {"name": "fx__sleep", "arguments": {"ms": ms}}, "_meta": MODERN_META}}).encode()
+
+    answers: dict = {}
+    slow = threading.Thread(target=lambda: answers.update(a=post_raw(front, sleep(1500))))
+    slow.start()
+    time.sleep(0.3)  # not synchronisation: B's id 1 must be refused neither way, whichever comes first
+    answers["b"] = post_raw(front, sleep(10))  # was 409 "id already in use" (before that: A never answered)
+    slow.join(20)
+    for who, ms in (("a", 1500), ("b", 10)):
+        status, body = answers[who]
+        assert status == 200, (who, body)
+        message = json.loads(body)
+        assert message["id"] == 1 and message["result"]["content"][0]["text"] == f"slept {ms} ms"
+
+
+def test_a_call_whose_session_ends_still_gets_one_answer_on_its_stream(front):
+    session = open_session(front)
+    call = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                       "params": {"name": "execute_tool", "arguments": {"name": "fx__sleep", "arguments": {"ms": 3000}}}}).encode()  # fmt: skip
+    with socket.create_connection(("127.0.0.1", front.port), timeout=20) as s:
+        s.sendall(head(front, session, len(call)).replace(b"Accept: application/json", b"Accept: text/event-stream") + call)
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")  # the stream is open: the call runs
+        delete = (f"DELETE /mcp HTTP/1.1\r\nHost: 127.0.0.1:{front.port}\r\nAuthorization: Bearer {front.secret}\r\n"
+                  f"Mcp-Session-Id: {session}\r\nContent-Length: 0\r\n\r\n").encode()  # fmt: skip
+        assert talk(front, delete).startswith(b"HTTP/1.1 200")
+        got = b""
+        while not got.endswith(b"0\r\n\r\n"):
+            piece = s.recv(65536)
+            assert piece, got
+            got += piece
+    events = [json.loads(line[6:]) for line in got.split(b"\n") if line.startswith(b"data: ")]
+    assert events == [{"jsonrpc": "2.0", "id": 7, "error": {"code": -32603, "message": "Internal error: the session ended"}}]

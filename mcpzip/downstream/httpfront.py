@@ -68,12 +68,19 @@ MODERN_CLIENT = "modern"  # the session all stateless (modern) requests share
 class _Exchange:
     """One request waiting for its answer, and (for a stream) the messages that come before it."""
 
-    __slots__ = ("id", "stream", "messages")
+    __slots__ = ("id", "reply_id", "stream", "messages")
 
-    def __init__(self, rid: Any, stream: bool) -> None:
-        self.id = rid
+    def __init__(self, rid: Any, stream: bool, reply_id: Any) -> None:
+        self.id = rid  # the id the session's server knows the request by
+        self.reply_id = reply_id  # the id the client gave it
         self.stream = stream
         self.messages: queue.SimpleQueue = queue.SimpleQueue()
+
+    def reply(self, message: dict | None) -> dict:
+        """The answer as the client gets it: under its own id; an error when the session ended first."""
+        if message is None:
+            return jsonrpc.error(self.reply_id, jsonrpc.INTERNAL_ERROR, "Internal error: the session ended")
+        return message if message.get("id") == self.reply_id else {**message, "id": self.reply_id}
 
 
 class SessionOutput:
@@ -87,9 +94,9 @@ class SessionOutput:
         self._backlog: collections.deque = collections.deque(maxlen=BACKLOG)
         self.closed = False
 
-    def expect(self, rid: Any, stream: bool) -> _Exchange | None:
+    def expect(self, rid: Any, stream: bool, reply_id: Any) -> _Exchange | None:
         """The exchange an answer to *rid* will reach; None while another request of this session has that id."""
-        exchange = _Exchange(rid, stream)
+        exchange = _Exchange(rid, stream, reply_id)
         with self._lock:
             if rid in self._waiting:
                 return None  # taking it over would leave the first request without its answer
@@ -141,6 +148,54 @@ class SessionOutput:
             exchange.messages.put(None)  # ends the wait: no answer will come
 
 
+class _ModernIds:
+    """The ids of stateless requests in flight, which every modern client sends into one shared session.
+
+    Each request gets an id of its own there, so that two clients' ``id: 1``
+    never meet; its answer goes back under the client's id.  A cancellation
+    is passed on only when its ``requestId`` names exactly one request in
+    flight: when several clients use that id, nobody can tell whose it is,
+    and a cancel must never touch another client's call.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # guards _count, _inner and _outer
+        self._count = 0
+        self._inner: dict[Any, list[str]] = {}  # a client's id -> the session's ids of its requests in flight
+        self._outer: dict[str, Any] = {}  # the session's id -> the client's
+
+    def inward(self, message: Any, kind: str, body: bytes) -> bytes | None:
+        """The body to pass on (*message*'s ids rewritten), or None when it is to be dropped."""
+        if kind == "request":
+            with self._lock:
+                self._count += 1
+                inner = f"modern-{self._count}"
+                self._inner.setdefault(message["id"], []).append(inner)
+                self._outer[inner] = message["id"]
+            message["id"] = inner
+            return jsonrpc.encode(message)
+        if kind == "notification" and message["method"] == "notifications/cancelled":
+            params = message.get("params")
+            rid = params.get("requestId") if isinstance(params, dict) else None
+            with self._lock:
+                found = self._inner.get(rid, ()) if jsonrpc.valid_id(rid) else ()
+            if len(found) != 1:
+                log.debug("a stateless cancellation that names no single request in flight was dropped")
+                return None
+            message["params"] = {**params, "requestId": found[0]}
+            return jsonrpc.encode(message)
+        return body
+
+    def done(self, inner: str) -> None:
+        with self._lock:
+            outer = self._outer.pop(inner, None)
+            inners = self._inner.get(outer, [])
+            if inner in inners:
+                inners.remove(inner)
+            if not inners:
+                self._inner.pop(outer, None)
+
+
 class _Session:
     __slots__ = ("id", "server", "output", "last_seen", "listening")
 
@@ -174,6 +229,7 @@ class HttpFront:
         self._stopping = threading.Event()
         self._arriving_lock = threading.Lock()  # guards _arriving
         self._arriving: dict[_Handler, float] = {}  # handler -> when its request must have arrived whole
+        self.modern_ids = _ModernIds()
         self.httpd = _Httpd((host.strip("[]"), port), _Handler, self)
         self.port = self.httpd.server_address[1]
 
@@ -404,12 +460,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 "Invalid Request: not a JSON-RPC 2.0 message"
             self._json(400, jsonrpc.error(_id_of(message), jsonrpc.INVALID_REQUEST, text))
             return
+        reply_id = message.get("id")
+        if session.id == MODERN_CLIENT:
+            body = front.modern_ids.inward(message, kind, body)
+            if body is None:
+                self._empty(202)  # a cancellation that names no single request of this client's
+                return
         if kind != "request":
             session.server.receive(body)
             self._empty(202)
             return
         streaming = "text/event-stream" in (self.headers.get("Accept") or "")
-        exchange = session.output.expect(message["id"], streaming)
+        exchange = session.output.expect(message["id"], streaming, reply_id)
         if exchange is None:
             self._json(409, jsonrpc.error(message["id"], jsonrpc.INVALID_REQUEST, "Invalid Request: id already in use"))
             return
@@ -422,6 +484,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._json_answer(exchange, extra)
         finally:
             session.output.forget(exchange)
+            if session.id == MODERN_CLIENT:
+                front.modern_ids.done(message["id"])
 
     def do_GET(self) -> None:
         front = self._checked(allow_status=True)
@@ -612,7 +676,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 message = exchange.messages.get()
                 last = message is None or "method" not in message
                 # The answer and the stream's end in one write; the connection stays for the next request.
-                self._chunk(b"" if message is None else _event(message), last)
+                self._chunk(_event(exchange.reply(message) if last else message), last)
                 if last:
                     return
         except OSError:
@@ -624,10 +688,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             message = exchange.messages.get()
             if message is None or "method" not in message:
                 break
-        if message is None:
-            self._json(503, jsonrpc.error(exchange.id, jsonrpc.INTERNAL_ERROR, "the session ended"))
-        else:
-            self._json(200, message, extra)
+        self._json(503 if message is None else 200, exchange.reply(message), extra)
 
     def _start_stream(self, extra: dict) -> None:
         self.send_response(200)
