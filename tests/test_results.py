@@ -236,3 +236,18 @@ def test_grep_and_parts_keep_lone_surrogates_and_every_character():
     found = results.read({"id": key, "grep": "\ud800|😀"})["content"][0]["text"]
     assert "1: @0 a\ud800b é" in found and "5: @" in found and "last 😀 line" in found
     results.close()
+
+
+def test_kept_files_are_evicted_least_recently_used_first_and_removed(tmp_path):
+    store = ResultStore(file_threshold=10, disk_limit=100, directory=str(tmp_path))
+    first, second = (store.put("", "text", bytes([65 + i]) * 40, {"budget": 100}) for i in range(2))
+    (folder,) = tmp_path.iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == sorted([first, second])
+    store.get("", first)  # now the more recently used
+    third = store.put("", "text", b"C" * 40, {"budget": 100})
+    assert sorted(p.name for p in folder.iterdir()) == sorted([first, third])  # second's file is gone
+    assert store.get("", first).read() == b"A" * 40 and store.get("", third).read(10, 20) == b"C" * 10
+    assert store.usage() == (2, 0, 80)
+    store.close()
+    store.close()  # twice is fine
+    assert not folder.exists()
