@@ -3,6 +3,7 @@
 
     python3 benchmarks/live_upstreams.py                 # 37 fixture servers
     python3 benchmarks/live_upstreams.py --servers 10 --mcpzip /path/to/other/checkout/mcpzip.py
+    python3 benchmarks/live_upstreams.py --catalog       # each also lists a real server's tools
 
 Starts one ``mcpzip serve`` with N copies of the stdlib fixture server
 (tests/servers/fixture_server.py), calls a tool on each so that all N are
@@ -26,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "servers" / "fixture_server.py"
+CATALOG = ROOT / "benchmarks" / "data" / "ALL.json"
 
 
 def status(pid: int) -> dict:
@@ -62,12 +64,18 @@ class Client:
         self.proc.stdout.close()
 
 
-def run(entry: str, servers: int) -> dict:
+def run(entry: str, servers: int, catalog: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as work:
         config = Path(work) / "config.json"
-        names = [f"s{i}" for i in range(servers)]
-        config.write_text(json.dumps({"mcpServers": {
-            n: {"command": sys.executable, "args": [str(FIXTURE), "--name", n]} for n in names}}))  # fmt: skip
+        if catalog:
+            # The 37 real catalogs: each fixture also lists one real server's tools.
+            names = sorted(json.loads(CATALOG.read_text()))[:servers]
+            entries = {n: {"command": sys.executable, "args": [str(FIXTURE), "--name", n, "--tools-from", f"{CATALOG}:{n}"]}
+                       for n in names}  # fmt: skip
+        else:
+            names = [f"s{i}" for i in range(servers)]
+            entries = {n: {"command": sys.executable, "args": [str(FIXTURE), "--name", n]} for n in names}
+        config.write_text(json.dumps({"mcpServers": entries}))
         config.chmod(0o600)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MCPZIP_", "GEMINI_"))}
         client = Client([sys.executable, entry, "serve", "--config", str(config)], env)
@@ -95,10 +103,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--servers", type=int, default=37)
     parser.add_argument("--mcpzip", default=str(ROOT / "mcpzip.py"), help="the mcpzip.py entry point to measure")
+    parser.add_argument("--catalog", action="store_true",
+                        help="each upstream also lists one of the 37 real catalogs of benchmarks/data/ALL.json")
     args = parser.parse_args()
-    figures = run(args.mcpzip, args.servers)
+    figures = run(args.mcpzip, args.servers, args.catalog)
     idle, live = figures["idle"], figures["live"]
-    print(f"mcpzip {args.mcpzip}, {args.servers} live stdio upstreams")
+    what = " replaying the real catalogs" if args.catalog else ""
+    print(f"mcpzip {args.mcpzip}, {args.servers} live stdio upstreams{what}")
     print(f"{'':24}{'RSS MB':>8}{'threads':>9}{'fds':>6}")
     for label, s in (("after initialize", idle), (f"{args.servers} upstreams live", live)):
         print(f"{label:24}{s['rss_mb']:8.1f}{s['threads']:9d}{s['fds']:6d}")

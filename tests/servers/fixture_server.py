@@ -324,6 +324,15 @@ ODD_RESOURCES = [{"uri": ["not", "text"], "name": "listy"}, {"uri": "fixture://o
 ODD_PROMPTS = [{"name": {"not": "text"}}, {"name": "odd_prompt", "description": 3.5, "arguments": "none"}]
 
 
+def replayed_tools() -> list[dict]:
+    """The tools of one real server's catalog (--tools-from FILE:SERVER), listed beside the fixture's own."""
+    if not options.tools_from:
+        return []
+    path, _, server = options.tools_from.rpartition(":")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)[server]
+
+
 def all_tools() -> list[dict]:
     extra = [
         {"name": f"tool_{i}", "description": f"Generated tool number {i}.", "inputSchema": {"type": "object"}}
@@ -337,7 +346,7 @@ def all_tools() -> list[dict]:
         extra.append(SAMPLE_TOOL)
     if options.ask_roots:
         extra.append(ROOTS_TOOL)
-    tools = TOOLS + extra + grown
+    tools = TOOLS + extra + grown + replayed_tools()
     if options.only:
         tools = [t for t in tools if t["name"] in options.only.split(",")]
     return tools
@@ -514,6 +523,7 @@ def main() -> None:
     parser.add_argument("--instructions")
     parser.add_argument("--page-size", type=int, default=0)
     parser.add_argument("--extra-tools", type=int, default=0)
+    parser.add_argument("--tools-from", metavar="FILE:SERVER", help="also list SERVER's tools from a catalog file")
     parser.add_argument("--only")
     parser.add_argument("--sampling-tool", action="store_true")
     parser.add_argument("--ask-roots", action="store_true")
