@@ -405,22 +405,33 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # A connection that sends nothing is closed after this long.
     timeout = 600
     overdue = False  # set when the request did not arrive within ARRIVAL_SECONDS
+    served = False  # a request was answered on this connection
 
     def handle_one_request(self) -> None:
-        """One request, which must arrive whole within ARRIVAL_SECONDS of its first byte."""
+        """One request, which must arrive whole within ARRIVAL_SECONDS of its first byte.
+
+        A new connection must begin its first request within ARRIVAL_SECONDS
+        too; only a connection that has been served may wait (``timeout``)
+        for its next.
+        """
+        front = self.server.front
         try:
+            if not self.served:
+                self.connection.settimeout(front.arrival_seconds)
             if not self.rfile.peek(1):  # a kept-alive connection waits here for its next request
                 self.close_connection = True
                 return
         except OSError:
             self.close_connection = True
             return
-        front = self.server.front
+        if not self.served:
+            self.connection.settimeout(self.timeout)
         front.arriving(self, True)
         try:
             super().handle_one_request()
         finally:
             front.arriving(self, False)
+            self.served = True
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own refusals (a malformed request line or header), as JSON like every other answer."""
