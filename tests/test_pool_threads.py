@@ -14,7 +14,11 @@ from mcpzip.upstream.session import UpstreamError
 
 
 def children() -> set[int]:
-    """The pids of this process's live children."""
+    """The pids of this process's live children that run the fixture server.
+
+    Not mcpzip's watchdog: it is a child too while an upstream runs, and
+    leaves on its own schedule, which is not what these tests are about.
+    """
     pids: set[int] = set()
     for task in os.listdir("/proc/self/task"):
         try:
@@ -22,7 +26,15 @@ def children() -> set[int]:
                 pids.update(int(p) for p in f.read().split())
         except OSError:
             pass
-    return pids
+    return {pid for pid in pids if "fixture_server.py" in _cmdline(pid)}
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline") as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs /proc")
