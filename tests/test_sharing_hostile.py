@@ -133,6 +133,10 @@ def test_a_refused_body_is_never_read_as_the_next_request(front):
         f"POST /elsewhere HTTP/1.1\r\nHost: 127.0.0.1:{front.port}\r\nContent-Length: {len(smuggled)}\r\n\r\n",
         f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{front.port}\r\nAuthorization: Bearer {front.secret}\r\n"
         f"Content-Length: x{len(smuggled)}\r\n\r\n",
+        f"DELETE /mcp HTTP/1.1\r\nHost: 127.0.0.1:{front.port}\r\nAuthorization: Bearer {front.secret}\r\n"
+        f"Mcp-Session-Id: unknown\r\nContent-Length: {len(smuggled)}\r\n\r\n",
+        f"GET /status HTTP/1.1\r\nHost: 127.0.0.1:{front.port}\r\nAuthorization: Bearer {front.secret}\r\n"
+        f"Content-Length: {len(smuggled)}\r\n\r\n",
     ):
         got = talk(front, refused.encode() + smuggled, until_closed=True)
         assert got.count(b"HTTP/1.1 ") == 1, got  # one answer: the body was not served as a request

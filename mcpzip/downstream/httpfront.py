@@ -502,6 +502,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         front = self._checked(allow_status=True)
         if front is None:
             return
+        self._unread_body()  # a GET has none to read
         if self.path == "/status":
             self._json(200, front.status())
             return
@@ -563,6 +564,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         front = self._checked()
         if front is None:
             return
+        self._unread_body()  # a DELETE has none to read
         ended = front.close_session(self.headers.get("Mcp-Session-Id") or "")
         self._empty(200 if ended else 404)
 
