@@ -9,8 +9,10 @@ error or a hang.  Upstream results are passed through unchanged.
 from __future__ import annotations
 
 import threading
-import weakref
 import time
+
+# WeakSet's own module, which threading loads anyway: ``weakref`` would cost start-up a third of a millisecond.
+from _weakrefset import WeakSet
 
 from ..base import jsontext, log
 from ..knowledge.catalog import PENDING, compact_params, split_name
@@ -215,7 +217,7 @@ class MetaTools:
         self._retry_lock = threading.Lock()  # guards _retried
         self._retried: dict[str, float] = {}  # server -> when a search last started it again
         self._watch_lock = threading.Lock()  # guards _watchers
-        self._watchers: weakref.WeakSet = weakref.WeakSet()
+        self._watchers: WeakSet = WeakSet()
 
     # Search is made on first use: its module (``re``, the vocabulary) is not
     # needed to answer a client's handshake, so ``serve`` does not pay for it
