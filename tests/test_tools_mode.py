@@ -164,3 +164,17 @@ def test_stats_counts_the_cached_definitions_and_what_mcpzip_lists_instead(tmp_p
     assert github.split() == ["github", str(len(data["github"])), f"{figures['servers']['github']['bytes']:,}",
                               f"{figures['servers']['github']['tokens']:,}"]  # fmt: skip
     assert text.splitlines()[-1].startswith("mcpzip lists 3 tools (meta mode, tools_mode auto): ")
+
+
+def test_a_pinned_tools_big_result_is_cut_to_the_budget_like_execute_tools(tmp_path, mcpzip):
+    config = write_config(tmp_path, {"fx": fixture_server("fx")}, tools_mode="meta", pinned=["fx__big"],
+                          max_result_bytes=2000)  # fmt: skip
+    proc = mcpzip(config)
+    proc.initialize()
+    assert proc.text("search_tools", {"query": "big text"})  # waits for the first listing
+    cut = proc.call("fx__big", {"bytes": 50_000})
+    shown = "\n".join(c["text"] for c in cut["content"] if c["type"] == "text")
+    assert len(shown.encode()) < 2000 + 400  # the head within the budget, and one closing line
+    assert "mcpzip__read_result" in shown
+    through_execute = proc.execute("fx__big", {"bytes": 50_000})
+    assert len(json.dumps(through_execute)) == len(json.dumps(cut))  # the same cut (its id aside)
