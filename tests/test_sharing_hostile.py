@@ -427,3 +427,15 @@ def test_a_call_whose_session_ends_still_gets_one_answer_on_its_stream(front):
             got += piece
     events = [json.loads(line[6:]) for line in got.split(b"\n") if line.startswith(b"data: ")]
     assert events == [{"jsonrpc": "2.0", "id": 7, "error": {"code": -32603, "message": "Internal error: the session ended"}}]
+
+
+def test_a_client_that_writes_fast_and_leaves_mid_calls_gets_every_answer_once(relay_config, mcpzip):
+    client = mcpzip(relay_config, args=("--shared",))
+    client.initialize()
+    calls = [{"jsonrpc": "2.0", "id": f"c{i}", "method": "tools/call", "params": {"name": "execute_tool", "arguments": {
+        "name": "fx__sleep" if i % 10 == 0 else "fx__echo", "arguments": {"ms": 300, "text": str(i)}}}} for i in range(300)]
+    client.send_raw(b"".join(json.dumps(c).encode() + b"\n" for c in calls))  # all at once, then stdin closes
+    assert client.close(timeout=30) == 0  # answers owed had their drain time
+    answered = [json.loads(line)["id"] for line in client.raw_lines[1:]]
+    assert sorted(answered) == sorted(c["id"] for c in calls)  # each exactly once
+    assert "Traceback" not in client.stderr
