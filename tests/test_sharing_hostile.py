@@ -439,3 +439,37 @@ def test_a_client_that_writes_fast_and_leaves_mid_calls_gets_every_answer_once(r
     answered = [json.loads(line)["id"] for line in client.raw_lines[1:]]
     assert sorted(answered) == sorted(c["id"] for c in calls)  # each exactly once
     assert "Traceback" not in client.stderr
+
+
+def test_progress_of_a_stateless_call_reaches_only_its_own_stream(front):
+    def streamed(body: bytes) -> bytes:
+        data = head(front, None, len(body)).replace(b"Accept: application/json", b"Accept: application/json, text/event-stream")
+        return _stream(front, data + body)
+
+    a = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "execute_tool", "arguments": {"name": "fx__progress", "arguments": {"steps": 4, "ms": 300}},
+        "_meta": {**MODERN_META, "progressToken": "A's token"}}}).encode()  # fmt: skip
+    b = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "execute_tool", "arguments": {"name": "fx__sleep", "arguments": {"ms": 2000}}, "_meta": MODERN_META}}).encode()
+    got: dict = {}
+    threads = [threading.Thread(target=lambda k=k, body=body: got.update({k: streamed(body)})) for k, body in (("a", a), ("b", b))]
+    for t in threads:
+        t.start()
+        time.sleep(0.2)  # B's call starts after A's: the newest stream, where A's progress went
+    for t in threads:
+        t.join(30)
+    assert got["a"].count(b"notifications/progress") == 4  # A got none of its own progress
+    assert b"A's token" not in got["b"]  # B was shown all of it
+
+
+def _stream(front: Front, data: bytes) -> bytes:
+    """Send one request; its whole event stream (up to the chunked body's end)."""
+    with socket.create_connection(("127.0.0.1", front.port), timeout=20) as s:
+        s.sendall(data)
+        got = b""
+        while not got.endswith(b"0\r\n\r\n"):
+            piece = s.recv(65536)
+            if not piece:
+                break
+            got += piece
+        return got

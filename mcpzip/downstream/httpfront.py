@@ -68,11 +68,12 @@ MODERN_CLIENT = "modern"  # the session all stateless (modern) requests share
 class _Exchange:
     """One request waiting for its answer, and (for a stream) the messages that come before it."""
 
-    __slots__ = ("id", "reply_id", "stream", "messages")
+    __slots__ = ("id", "reply_id", "token", "stream", "messages")
 
-    def __init__(self, rid: Any, stream: bool, reply_id: Any) -> None:
+    def __init__(self, rid: Any, stream: bool, reply_id: Any, token: Any = None) -> None:
         self.id = rid  # the id the session's server knows the request by
         self.reply_id = reply_id  # the id the client gave it
+        self.token = token  # its progress token, if it has one
         self.stream = stream
         self.messages: queue.SimpleQueue = queue.SimpleQueue()
 
@@ -86,7 +87,9 @@ class _Exchange:
 class SessionOutput:
     """Where a session's outgoing messages go: the request they answer, an open stream, or the backlog."""
 
-    def __init__(self) -> None:
+    def __init__(self, several_clients: bool = False) -> None:
+        """*several_clients*: the session serves the stateless requests of every modern client."""
+        self.several_clients = several_clients
         self._lock = threading.Lock()  # guards _waiting, _streams and _backlog
         self._backlog_ready = threading.Condition(self._lock)  # the backlog got a message, or closed
         self._waiting: dict[Any, _Exchange] = {}
@@ -94,9 +97,9 @@ class SessionOutput:
         self._backlog: collections.deque = collections.deque(maxlen=BACKLOG)
         self.closed = False
 
-    def expect(self, rid: Any, stream: bool, reply_id: Any) -> _Exchange | None:
+    def expect(self, rid: Any, stream: bool, reply_id: Any, token: Any = None) -> _Exchange | None:
         """The exchange an answer to *rid* will reach; None while another request of this session has that id."""
-        exchange = _Exchange(rid, stream, reply_id)
+        exchange = _Exchange(rid, stream, reply_id, token)
         with self._lock:
             if rid in self._waiting:
                 return None  # taking it over would leave the first request without its answer
@@ -119,13 +122,33 @@ class SessionOutput:
                 if exchange is None:
                     log.debug("an answer for a request nobody waits for was dropped")
                     return
-            elif self._streams:
-                exchange = self._streams[-1]  # the newest request of this client: the likeliest cause
             else:
-                self._backlog.append(message)
-                self._backlog_ready.notify_all()
-                return
+                exchange = self._stream_for(message)
+                if exchange is None:
+                    self._backlog.append(message)
+                    self._backlog_ready.notify_all()
+                    return
         exchange.messages.put(message)
+
+    def _stream_for(self, message: dict) -> _Exchange | None:
+        """The open stream a message of the server's belongs on, or None (the backlog's); under _lock.
+
+        Progress goes to the request whose token it carries.  Anything else
+        goes to the newest request (the likeliest cause) -- except where
+        requests of several clients are in flight: nobody can tell whose it
+        is, and it must not reach a client it may not concern.
+        """
+        if not self._streams:
+            return None
+        params = message.get("params")
+        if message.get("method") == "notifications/progress" and isinstance(params, dict):
+            token = params.get("progressToken")
+            owners = [e for e in self._streams if e.token is not None and e.token == token]
+            if len(owners) == 1:
+                return owners[0]
+        if self.several_clients and len(self._waiting) > 1:
+            return None
+        return self._streams[-1]
 
     def next_unrequested(self, timeout: float) -> dict | None:
         """A message for the session's own stream, or None after *timeout* (or once closed)."""
@@ -315,7 +338,7 @@ class HttpFront:
             if len(self._sessions) >= self.max_sessions:
                 return None
         sid = sid or secrets.token_urlsafe(24)
-        output = SessionOutput()
+        output = SessionOutput(several_clients=sid == MODERN_CLIENT)
         session = _Session(sid, self._new_session(sid, output), output)
         with self._lock:
             self._sessions[sid] = session
@@ -482,7 +505,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._empty(202)
             return
         streaming = "text/event-stream" in (self.headers.get("Accept") or "")
-        exchange = session.output.expect(message["id"], streaming, reply_id)
+        token = protocol.meta_of(message.get("params")).get("progressToken")
+        exchange = session.output.expect(message["id"], streaming, reply_id, token if jsonrpc.valid_id(token) else None)
         if exchange is None:
             self._json(409, jsonrpc.error(message["id"], jsonrpc.INVALID_REQUEST, "Invalid Request: id already in use"))
             return
