@@ -473,3 +473,13 @@ def _stream(front: Front, data: bytes) -> bytes:
                 break
             got += piece
         return got
+
+
+def test_the_session_of_stateless_clients_cannot_be_named_read_or_ended(front):
+    ping = json.dumps({"jsonrpc": "2.0", "id": 3, "method": "ping", "params": {"_meta": MODERN_META}}).encode()
+    assert post_raw(front, ping)[0] == 200  # the stateless session exists now
+    auth = f"Host: 127.0.0.1:{front.port}\r\nAuthorization: Bearer {front.secret}\r\nMcp-Session-Id: modern\r\n"
+    # Its backlog holds what no single stateless client could be told: no stream may read it.
+    assert talk(front, f"GET /mcp HTTP/1.1\r\n{auth}Accept: text/event-stream\r\n\r\n".encode()).startswith(b"HTTP/1.1 404")
+    assert talk(front, f"DELETE /mcp HTTP/1.1\r\n{auth}Content-Length: 0\r\n\r\n".encode()).startswith(b"HTTP/1.1 404")
+    assert post_raw(front, b'{"jsonrpc": "2.0", "id": 4, "method": "ping"}', "modern")[0] == 404

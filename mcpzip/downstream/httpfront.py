@@ -345,7 +345,10 @@ class HttpFront:
             self._last_client = time.monotonic()
         return session
 
-    def session(self, sid: str) -> _Session | None:
+    def session(self, sid: str, modern: bool = False) -> _Session | None:
+        """The session a client's ``Mcp-Session-Id`` names (never the stateless one, shared by every modern client)."""
+        if (sid == MODERN_CLIENT) != modern:
+            return None
         with self._lock:
             found = self._sessions.get(sid)
             if found is not None:
@@ -353,9 +356,11 @@ class HttpFront:
             return found
 
     def modern_session(self) -> _Session | None:
-        return self.session(MODERN_CLIENT) or self.open_session(MODERN_CLIENT)
+        return self.session(MODERN_CLIENT, modern=True) or self.open_session(MODERN_CLIENT)
 
     def close_session(self, sid: str) -> bool:
+        if sid == MODERN_CLIENT:
+            return False  # every stateless client's: none may end it
         with self._lock:
             session = self._sessions.pop(sid, None)
         if session is not None:
