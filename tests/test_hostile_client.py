@@ -190,7 +190,7 @@ def test_a_huge_limit_string_is_an_error_not_a_crash(proc):
     (b'{"mcpServers": {"a": {"command": "caf\xe9"}}}', "not valid UTF-8 (byte 0xe9 at offset 37)"),
     (b"[" * 100_000, "not valid JSON: JSON nested too deeply"),
     (b'{"a":' * 100_000, "not valid JSON: JSON nested too deeply"),
-])  # fmt: skip
+], ids=["invalid-utf8", "deep-arrays", "deep-objects"])  # short ids: the test id travels in every child's environment
 def test_a_broken_config_is_one_line_naming_the_file(tmp_path, content, message):
     path = tmp_path / "config.json"
     path.write_bytes(content)
