@@ -17,6 +17,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+try:
+    from hypothesis import settings
+
+    # No example database: a test run leaves nothing behind in the checkout
+    # (the fuzz tests use fixed seeds, so the database would add nothing).
+    settings.register_profile("mcpzip", database=None)
+    settings.load_profile("mcpzip")
+except ImportError:  # the fuzz tests skip without it
+    pass
+
 PYTHON = sys.executable
 ENTRY = str(ROOT / "mcpzip.py")
 SERVERS = ROOT / "tests" / "servers"
