@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -17,15 +20,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-try:
-    from hypothesis import settings
-
-    # No example database: a test run leaves nothing behind in the checkout
-    # (the fuzz tests use fixed seeds, so the database would add nothing).
-    settings.register_profile("mcpzip", database=None)
-    settings.load_profile("mcpzip")
-except ImportError:  # the fuzz tests skip without it
-    pass
+# hypothesis keeps a folder of its own (an example database, a cache of
+# constants): a temporary one, removed when the run ends, so that a test run
+# leaves nothing behind in the checkout.
+_HYPOTHESIS_DIR = tempfile.mkdtemp(prefix="mcpzip-hypothesis-")
+os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = _HYPOTHESIS_DIR
+atexit.register(shutil.rmtree, _HYPOTHESIS_DIR, True)
 
 PYTHON = sys.executable
 ENTRY = str(ROOT / "mcpzip.py")
