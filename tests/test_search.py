@@ -267,7 +267,8 @@ def test_searcher_builds_once_per_catalog_version_and_drops_its_cache(tmp_path: 
 
 def test_importing_search_loads_nothing_heavy():
     code = "import sys; import mcpzip.knowledge.search; print(' '.join(sorted(sys.modules)))"
-    loaded = subprocess.run([PYTHON, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    # -S: without site-packages' .pth hooks (an editable install's finder imports typing on Python 3.9).
+    loaded = subprocess.run([PYTHON, "-S", "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for heavy in ("requests", "json", "typing", "concurrent.futures", "mcpzip.knowledge.llm", "mcpzip.knowledge.catalog"):
         assert heavy not in loaded
     # The vocabulary is parsed on first use, not at import.
