@@ -12,7 +12,7 @@ from . import jsontext
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; annotations are strings here
-    from typing import IO, Any
+    from typing import IO, Any, Iterator
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -119,6 +119,37 @@ def leading_id(head: bytes) -> Any:
     except ValueError:
         return None
     return rid if valid_id(rid) else None
+
+
+# A line longer than the limit is read on in pieces of this size and thrown away.
+DISCARD_PIECE = 1 << 20
+
+
+def read_lines(stream: IO[bytes], limit: int) -> Iterator[tuple[bytes, int]]:
+    """``(line, size)`` for each line of *stream*, never holding more than *limit* bytes of one.
+
+    A line longer than *limit* is read on in pieces and thrown away: it is
+    yielded as its first *limit* bytes (where its id may be) with its whole
+    size, which :func:`too_long` answers.
+    """
+    while True:
+        line = stream.readline(limit + 1)
+        if not line:
+            return
+        size = len(line)
+        if size > limit and not line.endswith(b"\n"):
+            while True:
+                piece = stream.readline(DISCARD_PIECE)
+                size += len(piece)
+                if not piece or piece.endswith(b"\n"):
+                    break
+        yield line, size
+
+
+def too_long(head: bytes, size: int, limit: int) -> dict:
+    """The answer to a message of *size* bytes, more than *limit*, whose first bytes are *head*."""
+    return error(leading_id(head), INVALID_REQUEST,
+                 f"Invalid Request: the message is {size} bytes, more than max_message_bytes ({limit})")  # fmt: skip
 
 
 class Writer:

@@ -176,31 +176,16 @@ class Server:
             _thread.start_new_thread(self._settle_later, (stop,))
         limit = self.max_message_bytes
         try:
-            while True:
-                line = self.stdin.readline(limit + 1)
-                if not line:
-                    break
-                if len(line) > limit and not line.endswith(b"\n"):
-                    self._refuse_long(line)
+            for line, size in jsonrpc.read_lines(self.stdin, limit):
+                if size > limit:
+                    log.warning("refused a message of %d bytes from the client (max_message_bytes is %d)", size, limit)
+                    self.send(jsonrpc.too_long(line, size, limit))
                 elif line.strip():
                     self.receive(line)
         finally:
             stop.set()
         log.debug("stdin closed")
         self.drain(DRAIN_SECONDS)
-
-    def _refuse_long(self, head: bytes) -> None:
-        """Skip the rest of a line longer than max_message_bytes, in pieces, and answer it."""
-        size = len(head)
-        while True:
-            piece = self.stdin.readline(1 << 20)
-            size += len(piece)
-            if not piece or piece.endswith(b"\n"):
-                break
-        log.warning("refused a message of %d bytes from the client (max_message_bytes is %d)", size, self.max_message_bytes)
-        self.send(jsonrpc.error(jsonrpc.leading_id(head), jsonrpc.INVALID_REQUEST,
-                                f"Invalid Request: the message is {size} bytes, more than max_message_bytes "
-                                f"({self.max_message_bytes})"))  # fmt: skip
 
     def _settle_later(self, stop: threading.Event) -> None:
         if not stop.wait(SETTLE_SECONDS):

@@ -246,28 +246,14 @@ class StdioRelay:
     def run(self) -> int:
         self._port = ensure_running(self.place, self.secret)["port"]
         limit = self.max_message_bytes
-        while True:
-            line = self.stdin.readline(limit + 1)
-            if not line:
-                break
-            if len(line) > limit and not line.endswith(b"\n"):
-                self._refuse_long(line)
+        for line, size in jsonrpc.read_lines(self.stdin, limit):
+            if size > limit:  # answered here, as serve does, never sent on
+                log.warning("refused a message of %d bytes from the client (max_message_bytes is %d)", size, limit)
+                self._write(jsonrpc.encode(jsonrpc.too_long(line, size, limit)))
             elif line.strip():
                 self._dispatch(line)
         self._finish()
         return 0
-
-    def _refuse_long(self, head: bytes) -> None:
-        """Skip the rest of a line longer than max_message_bytes, in pieces, and answer it as ``serve`` does."""
-        size = len(head)
-        while True:
-            piece = self.stdin.readline(1 << 20)
-            size += len(piece)
-            if not piece or piece.endswith(b"\n"):
-                break
-        text = f"Invalid Request: the message is {size} bytes, more than max_message_bytes ({self.max_message_bytes})"
-        self._write(jsonrpc.encode(jsonrpc.error(jsonrpc.leading_id(head), jsonrpc.INVALID_REQUEST, text)))
-        log.warning("refused a message of %d bytes from the client (max_message_bytes is %d)", size, self.max_message_bytes)
 
     def _dispatch(self, line: bytes) -> None:
         try:
