@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import procfs  # beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 ENTRY = str(ROOT / "mcpzip.py")
 FIXTURE = str(ROOT / "tests" / "servers" / "fixture_server.py")
@@ -70,33 +72,8 @@ class Peer:
         self.proc.stdout.close()
 
 
-def processes_under(marker: str) -> list[int]:
-    """Every process whose command line mentions *marker* (this run's temporary directory)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if marker.encode() in f.read():
-                        found.append(int(entry))
-            except OSError:
-                pass
-    return found
-
-
-def rss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def census(pids: list[int]) -> tuple[int, float]:
-    return len(pids), sum(rss_kib(p) for p in pids) / 1024
+    return len(pids), sum(procfs.rss_kib(p) for p in pids) / 1024
 
 
 def fixture_argv(work: Path, client: int, server: int) -> list[str]:
@@ -109,7 +86,7 @@ def direct(work: Path, clients: int, servers: int, env: dict) -> tuple[int, floa
     for p in peers:
         p.initialize()
         p.request("tools/call", {"name": "echo", "arguments": {"text": "x"}})
-    found = census(processes_under(work.name))
+    found = census(procfs.processes_with(work.name))
     for p in peers:
         p.close()
     return found
@@ -121,7 +98,7 @@ def through_mcpzip(work: Path, config: Path, clients: int, servers: int, env: di
         p.initialize()
         for s in range(servers):
             assert "error" not in p.execute(f"s{s}__echo", {"text": "x"})
-    found = census(processes_under(work.name))
+    found = census(procfs.processes_with(work.name))
     for p in peers:
         p.close()
     return found
@@ -148,15 +125,15 @@ def latency(config: Path, env: dict, calls: int) -> tuple[list[float], list[floa
 
 
 def stop_shared(work: Path) -> None:
-    for pid in processes_under(work.name):
+    for pid in procfs.processes_with(work.name):
         try:
             os.kill(pid, signal.SIGTERM)
         except OSError:
             pass
     deadline = time.monotonic() + 10
-    while processes_under(work.name) and time.monotonic() < deadline:
+    while procfs.processes_with(work.name) and time.monotonic() < deadline:
         time.sleep(0.1)  # waiting for other processes to exit, bounded
-    for pid in processes_under(work.name):
+    for pid in procfs.processes_with(work.name):
         os.kill(pid, signal.SIGKILL)
 
 

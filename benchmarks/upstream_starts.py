@@ -32,6 +32,8 @@ import threading
 import time
 from pathlib import Path
 
+import procfs  # beside this script
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 FIXTURE = str(ROOT / "tests" / "servers" / "fixture_server.py")
@@ -75,7 +77,7 @@ class Session:
                                  "clientInfo": {"name": "bench", "version": "0"}})  # fmt: skip
 
     def tree_rss_mb(self) -> float:
-        return sum(rss_kb(p) for p in {self.proc.pid} | _children(self.proc.pid)) / 1024
+        return sum(procfs.rss_kib(p) for p in {self.proc.pid} | procfs.children(self.proc.pid)) / 1024
 
     def close(self) -> None:
         self._stop.set()
@@ -89,43 +91,9 @@ class Session:
         self.proc.stdout.close()
 
 
-def _children(pid: int) -> set[int]:
-    pids: set[int] = set()
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return pids
-    for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                pids.update(int(p) for p in f.read().split())
-        except OSError:
-            pass
-    return pids
-
-
 def upstreams(pid: int) -> set[int]:
     """*pid*'s children that run the fixture server (not mcpzip's own helpers)."""
-    found = set()
-    for child in _children(pid):
-        try:
-            with open(f"/proc/{child}/cmdline", "rb") as f:
-                if b"fixture_server.py" in f.read():
-                    found.add(child)
-        except OSError:
-            pass
-    return found
-
-
-def rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return {child for child in procfs.children(pid) if b"fixture_server.py" in procfs.cmdline(child)}
 
 
 def write_config(directory: Path, servers: dict, **extra: object) -> Path:
