@@ -188,3 +188,56 @@ def test_tool_names_split_on_the_first_separator():
     assert split_name("a__b__c") == ("a", "b__c")
     assert split_name("nounderscores") is None
     assert Tool("a", "b__c", {}).prefixed == "a__b__c"
+
+
+def test_a_tool_keeps_its_definition_exactly_and_hands_out_copies():
+    # Kept packed (a fifth of the memory of the dicts): what comes out must be
+    # what went in, lone surrogates and odd numbers included, and a caller
+    # that changes its copy must not change the catalog.
+    definition = {
+        "name": "odd", "description": "half a pair \ud83d, é, 🙂", "title": None,
+        "inputSchema": {"type": "object", "properties": {"n": {"type": "number", "default": 1e308, "enum": [1, 2.5, True]}},
+                        "required": ["n"]},
+        "annotations": {"readOnlyHint": False}, "_meta": {"big": 10**30},
+    }
+    tool = Tool("s", "odd", definition)
+    copy = tool.definition
+    assert copy == definition and copy is not definition
+    copy["name"] = "changed"
+    copy["inputSchema"]["required"].append("x")
+    assert tool.definition == definition
+    assert tool == Tool("s", "odd", json.loads(json.dumps(definition))) and tool != Tool("t", "odd", definition)
+    assert len({tool, Tool("s", "odd", dict(definition))}) == 1
+    try:
+        tool.name = "other"
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError("a Tool must be immutable")
+
+
+def test_a_definition_too_deep_to_keep_is_refused_and_the_rest_kept(tmp_path, capsys):
+    deep: dict = {}
+    inner = deep
+    for _ in range(5000):  # deeper than marshal's limit (2,000), which the JSON decoder may not enforce
+        inner["x"] = {}
+        inner = inner["x"]
+    catalog = Catalog(["s"], str(tmp_path / "tools.json"))
+    catalog.update("s", [{"name": "deep", "inputSchema": deep}, {"name": "fine", "inputSchema": {"type": "object"}}])
+    assert [t.name for t in catalog.tools()] == ["fine"]
+    assert "s: refused tool 'deep': its definition is nested too deeply" in capsys.readouterr().err
+
+
+def test_the_cache_file_is_the_compact_json_of_the_sorted_entries(tmp_path):
+    # The file is written one entry at a time; it must stay byte for byte what
+    # a single json.dumps of the whole sorted list gives, for the reference
+    # implementation and older mcpzips to read.
+    cache = tmp_path / "tools.json"
+    catalog = Catalog(["b", "a"], str(cache))
+    catalog.update("b", [{"name": "zeta", "description": "ü \u2028", "inputSchema": {"type": "object"}, "title": "Z"}])
+    catalog.update("a", [{"name": "beta", "inputSchema": {"type": "object", "properties": {"q": {"type": "string"}}}},
+                         {"name": "alpha"}])
+    assert catalog.flush(10)
+    entries = json.loads(cache.read_text(encoding="utf-8"))
+    assert [e["name"] for e in entries] == ["a__alpha", "a__beta", "b__zeta"]
+    assert cache.read_bytes() == json.dumps(entries, separators=(",", ":"), ensure_ascii=False).encode()

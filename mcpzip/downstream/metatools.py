@@ -100,7 +100,7 @@ TOOLS = [SEARCH_TOOLS, DESCRIBE_TOOL, EXECUTE_TOOL]
 
 def direct_definition(tool: Tool) -> dict:
     """*tool*'s definition as listed directly: its own, under its prefixed name."""
-    definition = dict(tool.definition)
+    definition = tool.definition  # a fresh copy
     definition["name"] = tool.prefixed
     return definition
 
@@ -506,8 +506,7 @@ class MetaTools:
             found = self._find(name)
         except ToolUnavailable as e:
             return error_result(str(e))
-        definition = dict(found.definition)
-        definition["name"] = found.prefixed
+        definition = direct_definition(found)
         # json escapes C0 controls itself; C1 and the line separators it leaves raw.
         return text_result(jsontext.dumps(definition, indent=2, separators=(",", ": ")).translate(_JSON_CONTROLS))
 
