@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ..base import log, protocol
+from ..base import allocator, log, protocol
 from . import transports
 from ..knowledge.servercache import ServerCache, about_line
 from .session import Handlers, NotSent, Upstream, UpstreamError
@@ -233,6 +233,7 @@ class Pool:
             old.close()  # reap what is left of the dead one
         with self._lock:
             handlers, log_level, era = self._handlers, self._log_level, self._eras.get(name)
+        allocator.tune()  # before the reader threads of many upstreams exist
         conn = Upstream(server, transports.create(server, **self.transport_options), handlers, self.client_capabilities)
         conn.log_level = log_level
         started = time.monotonic()
