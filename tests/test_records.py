@@ -74,3 +74,21 @@ def test_a_default_before_a_required_field_is_an_error():
             a: int = 1
             b: int  # type: ignore[misc]
 
+
+
+def test_the_first_instance_is_built_like_every_later_one():
+    # __init__ is compiled when the class is first instantiated (start-up):
+    # a first call with bad arguments fails as a function call would, and
+    # the class works the same before and after.
+    @dataclass(frozen=True)
+    class Point:
+        x: int
+        tags: list = field(default_factory=list)
+
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'x'"):
+        Point()
+    first, second = Point(1), Point(x=1)
+    assert first == second and first.tags == [] and first.tags is not second.tags
+    assert Point.__init__.__qualname__.endswith("Point.__init__")
+    with pytest.raises(TypeError, match="takes from 2 to 3 positional arguments but 4 were given"):
+        Point(1, [], 3)

@@ -14,7 +14,8 @@ import time
 
 from conftest import ROOT, clean_env, fixture_server, write_config
 
-NOT_AT_START = ["argparse", "dataclasses", "enum", "inspect", "json", "re", "shutil", "signal", "subprocess", "typing"]
+NOT_AT_START = ["argparse", "ctypes", "dataclasses", "enum", "heapq", "inspect", "json", "queue", "re", "shutil", "signal",
+                "subprocess", "typing"]
 
 # ``mcpzip serve`` in-process, noting which modules are loaded at the moment
 # its tools/list answer (id 2) leaves.

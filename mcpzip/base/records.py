@@ -83,7 +83,7 @@ def _process(cls: type, frozen: bool) -> type:
             raise TypeError(f"non-default argument {name!r} follows default argument")
         seen_default = seen_default or has_default
 
-    cls.__init__ = _make_init(cls.__qualname__, fields, frozen)  # type: ignore[misc]
+    cls.__init__ = _compiled_on_first_use(cls, fields, frozen)  # type: ignore[misc]
     cls.__repr__ = _make_repr(names)  # type: ignore[method-assign]
     cls.__eq__ = _make_eq(names)  # type: ignore[method-assign]
     if frozen:
@@ -93,6 +93,23 @@ def _process(cls: type, frozen: bool) -> type:
     else:
         cls.__hash__ = None  # type: ignore[assignment]  # mutable and comparable: unhashable
     return cls
+
+
+def _compiled_on_first_use(cls: type, fields: dict[str, Field], frozen: bool) -> Callable[..., None]:
+    """An ``__init__`` that compiles the real one when the class is first instantiated.
+
+    Compiling costs about 0.1 ms a class, and many classes are defined at
+    start-up but first used later, if ever.  The compiled one then replaces
+    this on the class; two threads that race here compile it twice, harmlessly.
+    """
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init = _make_init(cls.__qualname__, fields, frozen)
+        type.__setattr__(cls, "__init__", init)
+        init(self, *args, **kwargs)
+
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    return __init__
 
 
 def _make_init(qualname: str, fields: dict[str, Field], frozen: bool) -> Callable[..., None]:

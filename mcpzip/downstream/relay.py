@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import queue
 import threading
 import time
 
@@ -82,6 +81,8 @@ class _Held:
         self.server = server
         self.context = context  # what the upstream call runs with
         # ("ask", key, method, params) | ("done", result) | ("error", exception)
+        import queue  # here, not at the top: it imports heapq, which serve's start-up does without
+
         self.events: queue.SimpleQueue = queue.SimpleQueue()
         self.replies: dict[str, _ClientCall] = {}
 

@@ -30,8 +30,12 @@ statelessly under that (modern) version, with ``resultType`` on every result.
 from __future__ import annotations
 
 import _thread
-import queue
 import threading
+
+try:
+    from _queue import SimpleQueue  # what queue.SimpleQueue is, without the heapq that queue imports (start-up)
+except ImportError:  # not CPython
+    from queue import SimpleQueue
 
 from .. import __version__
 from ..base import jsonrpc, log, protocol
@@ -69,7 +73,7 @@ class Workers:
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._jobs: SimpleQueue = SimpleQueue()
         self._lock = threading.Lock()  # guards _threads and _idle_threads
         self._threads = 0
         self._idle_threads = 0  # threads waiting for a job that none has been promised to

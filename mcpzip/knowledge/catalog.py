@@ -16,8 +16,8 @@ another thread reading the file block; nothing else does.
 
 from __future__ import annotations
 
+import collections
 import marshal
-import queue
 import threading
 import time
 
@@ -280,9 +280,7 @@ class Catalog:
         taking the servers in turn (each start costs a process and its memory).
         """
         names = list(self.servers if servers is None else servers)
-        due: queue.SimpleQueue = queue.SimpleQueue()  # each thread takes the next server when done with one
-        for name in names:
-            due.put(name)
+        due = collections.deque(names)  # each thread takes the next server when done with one (popleft is atomic)
         count = len(names) if at_once <= 0 else min(at_once, len(names))
         threads = []
         for i in range(count):
@@ -292,11 +290,11 @@ class Catalog:
             threads.append(t)
         return threads
 
-    def _refresh_due(self, lister: Lister, due: queue.SimpleQueue, timeout: float) -> None:
+    def _refresh_due(self, lister: Lister, due: collections.deque[str], timeout: float) -> None:
         while True:
             try:
-                server = due.get_nowait()
-            except queue.Empty:
+                server = due.popleft()
+            except IndexError:
                 return
             self._refresh_one(lister, server, timeout)
 
