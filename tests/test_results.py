@@ -251,3 +251,27 @@ def test_kept_files_are_evicted_least_recently_used_first_and_removed(tmp_path):
     store.close()
     store.close()  # twice is fine
     assert not folder.exists()
+
+
+def resident_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads resident memory from /proc")
+def test_a_large_answer_is_not_kept_once_it_is_sent(tmp_path, mcpzip):
+    # Eight servers each answer 1.2 MB, passed whole (no budget).  Each reader
+    # thread used to hold its last line, each idle worker its last request,
+    # and a reference cycle the answer until the cyclic collector ran: about
+    # 20 MB in all (measured), where 1-2 MB is left now.
+    servers = {f"s{i}": fixture_server(f"s{i}") for i in range(8)}
+    proc = mcpzip(write_config(tmp_path, servers, max_result_bytes=0))
+    proc.initialize()
+    for name in servers:
+        assert not proc.execute(f"{name}__pid").get("isError")
+    before = resident_kib(proc.proc.pid)
+    for name in servers:
+        answer = proc.execute(f"{name}__big", {"bytes": 1_200_000})
+        assert len(answer["content"][0]["text"]) >= 1_200_000
+    grown = resident_kib(proc.proc.pid) - before
+    assert grown < 8 * 1024, f"mcpzip kept {grown} KiB after answering"

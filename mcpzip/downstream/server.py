@@ -98,6 +98,9 @@ class Workers:
                 job()
             except Exception as e:  # a failing job must not take its thread down
                 log.error("request handler failed: %r", e)
+            # An idle thread keeps nothing of its last request: its closure
+            # holds the request and, through it, the answer (a result can be large).
+            job = None
             with self._lock:
                 self._idle_threads += 1
 
@@ -433,7 +436,10 @@ class Server:
             if self.relay.may_ask():
                 context.run_held = self.relay.run_held
         elif self.relay.can_ask:
-            context.ask = lambda method, params: self.relay.request_input(method, params, context.cancellation)
+            # Not a closure over the context, which holds it: that cycle would keep
+            # the call's answer (which may be large) until the cyclic collector runs.
+            cancellation = context.cancellation
+            context.ask = lambda method, params: self.relay.request_input(method, params, cancellation)
         try:
             return self.metatools.call(name, arguments, context)
         except UnknownMetaTool as e:

@@ -176,6 +176,7 @@ class StdioTransport(Transport):
                     self._deliver(line, on_message)
             except Exception as e:  # whatever one line does, the next is read
                 log.error("%s: failed to read a line from stdout: %r", self.server.name, e)
+            line = b""  # not held while waiting for the next: a line can be large
         self._stdout_ended()
 
     def _deliver(self, line: bytes, on_message: OnMessage) -> None:
