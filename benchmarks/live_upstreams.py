@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from run import measured_env  # beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "servers" / "fixture_server.py"
 CATALOG = ROOT / "benchmarks" / "data" / "ALL.json"
@@ -77,7 +79,7 @@ def run(entry: str, servers: int, catalog: bool = False) -> dict:
             entries = {n: {"command": sys.executable, "args": [str(FIXTURE), "--name", n]} for n in names}
         config.write_text(json.dumps({"mcpServers": entries}))
         config.chmod(0o600)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MCPZIP_", "GEMINI_"))}
+        env = measured_env()
         client = Client([sys.executable, entry, "serve", "--config", str(config)], env)
         client.call("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
                                    "clientInfo": {"name": "bench", "version": "0"}})  # fmt: skip

@@ -121,6 +121,8 @@ def bare_python(work: Path) -> str:
 
 
 def measured_env() -> dict:
+    """The environment of a measured mcpzip: none of the user's mcpzip or Gemini settings, and no
+    ``PYTHON*`` variable (``PYTHONDONTWRITEBYTECODE`` would compile every changed module at every start)."""
     return {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "MCPZIP_", "GEMINI_"))}
 
 

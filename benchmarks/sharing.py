@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import procfs  # beside this script
+from run import measured_env  # beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTRY = str(ROOT / "mcpzip.py")
@@ -147,7 +148,7 @@ def main() -> int:
     parser.add_argument("--servers", type=int, default=9)
     parser.add_argument("--calls", type=int, default=500)
     args = parser.parse_args()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "MCPZIP_", "GEMINI_"))}
+    env = measured_env()
     with tempfile.TemporaryDirectory(prefix="mcpzip-sharing-") as tmp:
         work = Path(tmp)
         config = work / "config.json"

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import procfs  # beside this script
+from run import measured_env  # beside this script
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -44,7 +45,7 @@ class Session:
     """mcpzip serve as a child; requests answered in order on the calling thread."""
 
     def __init__(self, entry: str, config: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "MCPZIP_", "GEMINI_"))}
+        env = measured_env()
         self.proc = subprocess.Popen([sys.executable, entry, "serve", "--config", str(config)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)  # fmt: skip
         self._id = 0
