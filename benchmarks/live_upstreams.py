@@ -4,6 +4,7 @@
     python3 benchmarks/live_upstreams.py                 # 37 fixture servers
     python3 benchmarks/live_upstreams.py --servers 10 --mcpzip /path/to/other/checkout/mcpzip.py
     python3 benchmarks/live_upstreams.py --catalog       # each also lists a real server's tools
+    python3 benchmarks/live_upstreams.py --servers 8 --wide 600   # each lists 1.2 MB in one line
 
 Starts one ``mcpzip serve`` with N copies of the stdlib fixture server
 (tests/servers/fixture_server.py), calls a tool on each so that all N are
@@ -66,10 +67,17 @@ class Client:
         self.proc.stdout.close()
 
 
-def run(entry: str, servers: int, catalog: bool = False) -> dict:
+def run(entry: str, servers: int, catalog: bool = False, wide: int = 0) -> dict:
     with tempfile.TemporaryDirectory() as work:
         config = Path(work) / "config.json"
-        if catalog:
+        if wide:
+            # Each fixture also lists *wide* tools of 2,000-character descriptions in one line.
+            listing = Path(work) / "wide.json"
+            listing.write_text(json.dumps({"wide": [{"name": f"t{i}", "description": "d" * 2000} for i in range(wide)]}))
+            names = [f"s{i}" for i in range(servers)]
+            entries = {n: {"command": sys.executable, "args": [str(FIXTURE), "--name", n, "--tools-from", f"{listing}:wide"]}
+                       for n in names}  # fmt: skip
+        elif catalog:
             # The 37 real catalogs: each fixture also lists one real server's tools.
             names = sorted(json.loads(CATALOG.read_text()))[:servers]
             entries = {n: {"command": sys.executable, "args": [str(FIXTURE), "--name", n, "--tools-from", f"{CATALOG}:{n}"]}
@@ -107,10 +115,12 @@ def main() -> int:
     parser.add_argument("--mcpzip", default=str(ROOT / "mcpzip.py"), help="the mcpzip.py entry point to measure")
     parser.add_argument("--catalog", action="store_true",
                         help="each upstream also lists one of the 37 real catalogs of benchmarks/data/ALL.json")
+    parser.add_argument("--wide", type=int, default=0, metavar="N",
+                        help="each upstream also lists N tools of 2,000-character descriptions (600: a 1.2 MB line)")
     args = parser.parse_args()
-    figures = run(args.mcpzip, args.servers, args.catalog)
+    figures = run(args.mcpzip, args.servers, args.catalog, args.wide)
     idle, live = figures["idle"], figures["live"]
-    what = " replaying the real catalogs" if args.catalog else ""
+    what = f" listing {args.wide} wide tools each" if args.wide else " replaying the real catalogs" if args.catalog else ""
     print(f"mcpzip {args.mcpzip}, {args.servers} live stdio upstreams{what}")
     print(f"{'':24}{'RSS MB':>8}{'threads':>9}{'fds':>6}")
     for label, s in (("after initialize", idle), (f"{args.servers} upstreams live", live)):
