@@ -409,7 +409,8 @@ def test_servers_json_does_not_confirm_a_guessed_secret(tmp_path, mcpzip):
     assert proc.close() == 0
     text = (tmp_path / "cache" / "servers.json").read_text()
     stored = json.loads(text)["servers"]["bank"]["config"]
-    assert pin not in text
+    # As a string of its own ("4711"): four digits may well occur inside a timestamp or a hash.
+    assert json.dumps(pin) not in text
     # What anyone who can read the file could try: every PIN against a plain checksum of the entry.
     guesses = {binascii.crc32(json.dumps(["stdio", PYTHON, [HOSTILE, "--pin", f"{n:04d}"], None, ""]).encode())
                for n in range(10000)}  # fmt: skip
