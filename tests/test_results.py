@@ -263,7 +263,7 @@ def test_a_large_answer_is_not_kept_once_it_is_sent(tmp_path, mcpzip):
     # Eight servers each answer 1.2 MB, passed whole (no budget).  Each reader
     # thread used to hold its last line, each idle worker its last request,
     # and a reference cycle the answer until the cyclic collector ran: about
-    # 20 MB in all (measured), where 1-2 MB is left now.
+    # 20 MB in all (measured), where 1.3-3.6 MB is left now.
     servers = {f"s{i}": fixture_server(f"s{i}") for i in range(8)}
     proc = mcpzip(write_config(tmp_path, servers, max_result_bytes=0))
     proc.initialize()
