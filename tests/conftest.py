@@ -61,6 +61,34 @@ def clean_env(**extra: str) -> dict:
     return env
 
 
+def fixture_children(pid: int | str = "self") -> set[int]:
+    """*pid*'s live children (of any of its threads) that run the fixture server, from ``/proc``.
+
+    Not mcpzip's watchdog: it is a child too while an upstream runs, and
+    leaves on its own schedule.
+    """
+    pids: set[int] = set()
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return pids
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                pids.update(int(p) for p in f.read().split())
+        except OSError:
+            pass
+    return {p for p in pids if b"fixture_server.py" in _cmdline(p)}
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 def pid_alive(pid: int) -> bool:
     """True while *pid* exists and has not exited (zombies count as exited)."""
     try:

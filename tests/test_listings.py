@@ -8,7 +8,7 @@ import os
 import time
 
 import pytest
-from conftest import clean_env, fixture_server, run_cli, write_config
+from conftest import clean_env, fixture_children, fixture_server, run_cli, write_config
 from servers.fixture_server import TOOLS
 
 from mcpzip.base import config as config_module
@@ -19,34 +19,6 @@ from mcpzip.upstream.session import UpstreamError
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs /proc to see child processes")
 
 NAMES = ("alpha", "beta", "gamma")
-
-
-def children(pid: int) -> set[int]:
-    """The upstream processes *pid* runs: its children that run the fixture server (not mcpzip's own watchdog)."""
-    return {p for p in _children(pid) if "fixture_server.py" in _cmdline(p)}
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def _children(pid: int) -> set[int]:
-    pids: set[int] = set()
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return pids
-    for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                pids.update(int(p) for p in f.read().split())
-        except OSError:
-            pass
-    return pids
 
 
 def poll(condition, timeout: float = 20.0, what: str = "the condition") -> None:
@@ -108,11 +80,11 @@ def test_a_fresh_cache_starts_no_upstream_and_a_call_starts_only_its_server(tmp_
     assert "listing 0 of 3 servers" in proc.stderr
     found = proc.text("search_tools", {"query": "echo text", "limit": 10})
     assert all(f"{n}__echo" in found for n in NAMES)
-    assert children(proc.proc.pid) == set()  # not one upstream process
+    assert fixture_children(proc.proc.pid) == set()  # not one upstream process
     assert all(received(tmp_path / f"{n}.jsonl") == [] for n in NAMES)
 
     assert proc.execute("beta__echo", {"text": "hi"})["content"][0]["text"] == "hi"
-    assert len(children(proc.proc.pid)) == 1
+    assert len(fixture_children(proc.proc.pid)) == 1
     assert "tools/call" in received(tmp_path / "beta.jsonl")
     assert received(tmp_path / "alpha.jsonl") == [] and received(tmp_path / "gamma.jsonl") == []
     assert proc.close() == 0
@@ -128,7 +100,7 @@ def test_a_changed_config_entry_is_listed_again_and_its_connection_closed(tmp_pa
     proc.result("tools/list")
     cache = tmp_path / "cache" / "tools.json"
     poll(lambda: "gamma__tool_0" in cache.read_text(), what="gamma's new listing in the cache")
-    poll(lambda: children(proc.proc.pid) == set(), what="the listing-only connection to close")
+    poll(lambda: fixture_children(proc.proc.pid) == set(), what="the listing-only connection to close")
     assert "listing 1 of 3 servers" in proc.stderr
     assert "gamma: listed; closing the connection no call is using" in proc.stderr
     assert received(tmp_path / "alpha.jsonl") == [] and received(tmp_path / "beta.jsonl") == []
@@ -149,7 +121,7 @@ def test_a_listing_older_than_refresh_hours_is_listed_again(tmp_path, mcpzip):
     proc.initialize()
     proc.result("tools/list")
     poll(lambda: "tools/list" in received(tmp_path / "alpha.jsonl"), what="alpha's listing")
-    poll(lambda: children(proc.proc.pid) == set(), what="the listing-only connection to close")
+    poll(lambda: fixture_children(proc.proc.pid) == set(), what="the listing-only connection to close")
     assert "listing 1 of 3 servers" in proc.stderr
     assert received(tmp_path / "beta.jsonl") == []
     assert proc.close() == 0
@@ -177,7 +149,7 @@ def test_a_modern_servers_ttl_decides_its_freshness(tmp_path, mcpzip, ttl_ms, re
     if listed_again:
         poll(lambda: "tools/list" in received(record), what="the second listing")
     else:
-        assert received(record) == [] and children(proc.proc.pid) == set()
+        assert received(record) == [] and fixture_children(proc.proc.pid) == set()
     assert proc.close() == 0
 
 
@@ -197,7 +169,7 @@ def test_a_server_connected_for_a_call_is_listed_again_when_its_listing_is_old(t
     poll(lambda: "tools/list" in received(tmp_path / "beta.jsonl"), what="beta's listing")
     poll(lambda: 0 <= time.time() - json.loads(known.read_text())["servers"]["beta"]["listed"] < 600,
          what="beta's listing time to be renewed")  # fmt: skip
-    assert len(children(proc.proc.pid)) == 1, proc.stderr  # connected for a call: it stays
+    assert len(fixture_children(proc.proc.pid)) == 1, proc.stderr  # connected for a call: it stays
     assert proc.close() == 0
 
 
@@ -210,7 +182,7 @@ def test_search_warms_up_the_servers_of_its_top_results(tmp_path, mcpzip):
     proc.initialize()
     proc.result("tools/list")
     poll(lambda: decided(proc), what="the start-up listing decision")
-    assert children(proc.proc.pid) == set()
+    assert fixture_children(proc.proc.pid) == set()
     found = proc.text("search_tools", {"query": "add numbers, sleep or echo text", "limit": 5})
     order = []
     for line in found.splitlines():
@@ -220,7 +192,7 @@ def test_search_warms_up_the_servers_of_its_top_results(tmp_path, mcpzip):
     assert len(order) >= 2, found
     warmed = order[:2]
     poll(lambda: all("initialize" in received(tmp_path / f"{n}.jsonl") for n in warmed), what="two servers warmed up")
-    assert len(children(proc.proc.pid)) == 2
+    assert len(fixture_children(proc.proc.pid)) == 2
     assert all(received(tmp_path / f"{n}.jsonl") == [] for n in NAMES if n not in warmed)
     assert "warming up" in proc.stderr
     assert proc.close() == 0

@@ -6,35 +6,11 @@ import os
 import threading
 
 import pytest
-from conftest import fixture_server, wait_gone, write_config
+from conftest import fixture_children, fixture_server, wait_gone, write_config
 
 from mcpzip.base import config as config_module
 from mcpzip.upstream.pool import Pool
 from mcpzip.upstream.session import UpstreamError
-
-
-def children() -> set[int]:
-    """The pids of this process's live children that run the fixture server.
-
-    Not mcpzip's watchdog: it is a child too while an upstream runs, and
-    leaves on its own schedule, which is not what these tests are about.
-    """
-    pids: set[int] = set()
-    for task in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{task}/children") as f:
-                pids.update(int(p) for p in f.read().split())
-        except OSError:
-            pass
-    return {pid for pid in pids if "fixture_server.py" in _cmdline(pid)}
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline") as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs /proc")
@@ -43,12 +19,12 @@ def test_close_while_a_connection_is_handed_out_stops_its_process(tmp_path):
     # joins the pool (on the connecting thread, as a when_connected callback
     # does).  Neither close() nor get() may leave the process running.
     config = config_module.load(str(write_config(tmp_path, {"fx": fixture_server()})), environ={})
-    before = children()
+    before = fixture_children()
     pool = Pool(config)
     started: list[int] = []
 
     def close_now(conn) -> None:
-        started.extend(children() - before)
+        started.extend(fixture_children() - before)
         closer = threading.Thread(target=pool.close)
         closer.start()
         closer.join()
