@@ -15,7 +15,6 @@ file, and reading one more part and one grep are timed too.  Medians of
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import FIXTURE, Peer, measured_env, serve  # noqa: E402
+from run import FIXTURE, Peer, measured_env, serve, write_config  # noqa: E402
 
 
 def peak_mb(pid: int) -> float:
@@ -37,18 +36,14 @@ def peak_mb(pid: int) -> float:
     raise RuntimeError("no VmHWM in /proc (Linux only)")
 
 
-def write_config(directory: Path, budget: int) -> Path:
-    directory.mkdir(parents=True)
-    path = directory / "config.json"
+def fixture_config(directory: Path, budget: int) -> Path:
     server = {"command": sys.executable, "args": [FIXTURE, "--name", "fx"]}
-    path.write_text(json.dumps({"mcpServers": {"fx": server}, "max_result_bytes": budget, "call_timeout_seconds": 300}))
-    path.chmod(0o600)
-    return path
+    return write_config(directory, {"fx": server}, max_result_bytes=budget, call_timeout_seconds=300)
 
 
 def execute(peer: Peer, name: str, arguments: dict) -> tuple[dict, float]:
     started = time.perf_counter()
-    result = peer.call("tools/call", {"name": "execute_tool", "arguments": {"name": name, "arguments": arguments}})
+    result = peer.execute(name, arguments)
     return result, time.perf_counter() - started
 
 
@@ -84,7 +79,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mcpzip-bench-") as tmp:
         work = Path(tmp)
         env["TMPDIR"] = tmp  # the kept result's file goes here, and with it
-        configs = {name: write_config(work / f"c{budget}", budget) for name, budget in settings.items()}
+        configs = {name: fixture_config(work / f"c{budget}", budget) for name, budget in settings.items()}
         for _ in range(args.runs):
             for name, config in configs.items():
                 runs[name].append(one_run(config, env, work, size))

@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from run import measured_env  # beside this script
+from run import Peer, measured_env, write_config  # beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "servers" / "fixture_server.py"
@@ -46,30 +45,8 @@ def status(pid: int) -> dict:
     }
 
 
-class Client:
-    def __init__(self, argv: list[str], env: dict) -> None:
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-        self.next_id = 0
-
-    def call(self, method: str, params: dict | None = None) -> dict:
-        self.next_id += 1
-        message = {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params or {}}
-        self.proc.stdin.write((json.dumps(message) + "\n").encode())
-        self.proc.stdin.flush()
-        while True:
-            answer = json.loads(self.proc.stdout.readline())
-            if answer.get("id") == self.next_id:
-                return answer
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(60)
-        self.proc.stdout.close()
-
-
 def run(entry: str, servers: int, catalog: bool = False, wide: int = 0) -> dict:
     with tempfile.TemporaryDirectory() as work:
-        config = Path(work) / "config.json"
         if wide:
             # Each fixture also lists *wide* tools of 2,000-character descriptions in one line.
             listing = Path(work) / "wide.json"
@@ -85,16 +62,14 @@ def run(entry: str, servers: int, catalog: bool = False, wide: int = 0) -> dict:
         else:
             names = [f"s{i}" for i in range(servers)]
             entries = {n: {"command": sys.executable, "args": [str(FIXTURE), "--name", n]} for n in names}
-        config.write_text(json.dumps({"mcpServers": entries}))
-        config.chmod(0o600)
+        config = write_config(Path(work) / "config", entries)
         env = measured_env()
-        client = Client([sys.executable, entry, "serve", "--config", str(config)], env)
-        client.call("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                                   "clientInfo": {"name": "bench", "version": "0"}})  # fmt: skip
+        client = Peer([sys.executable, entry, "serve", "--config", str(config)], env)
+        client.initialize()
         idle = status(client.proc.pid)
         for n in names:
-            answer = client.call("tools/call", {"name": "execute_tool", "arguments": {"name": f"{n}__pid", "arguments": {}}})
-            assert not answer["result"].get("isError"), answer
+            result = client.execute(f"{n}__pid")
+            assert not result.get("isError"), result
         # Let the background listings finish and their threads end.
         deadline = time.monotonic() + 60
         live = status(client.proc.pid)

@@ -22,7 +22,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -46,13 +45,17 @@ SLOW_CALLS, SLOW_MS = 16, 200
 
 
 class Peer:
-    """A JSON-lines peer; answers are read on the calling thread, in order."""
+    """A JSON-lines peer; answers are read on the calling thread, in order.
 
-    def __init__(self, argv: list[str], env: dict, stderr_path: Path) -> None:
+    The one client of every benchmark here.  Its stderr goes to *stderr_path*, or nowhere.
+    """
+
+    def __init__(self, argv: list[str], env: dict, stderr_path: Path | None = None) -> None:
         self.started = time.perf_counter()
-        self._stderr = open(stderr_path, "ab")
+        self._stderr = None if stderr_path is None else open(stderr_path, "ab")
         self.stderr_path = stderr_path
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL if self._stderr is None else self._stderr, env=env)  # fmt: skip
         self._id = 0
         self.last_size = 0
 
@@ -84,6 +87,10 @@ class Peer:
         assert message["id"] == rid, (message, rid)
         return message["result"]
 
+    def execute(self, name: str, arguments: dict | None = None) -> dict:
+        """``execute_tool`` of *name*: its result."""
+        return self.call("tools/call", {"name": "execute_tool", "arguments": {"name": name, "arguments": arguments or {}}})
+
     def initialize(self) -> dict:
         result = self.call("initialize", {
             "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"},
@@ -92,6 +99,8 @@ class Peer:
         return result
 
     def stderr_tail(self) -> str:
+        if self._stderr is None or self.stderr_path is None:
+            return "(not kept)"
         self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")[-2000:]
 
@@ -106,7 +115,8 @@ class Peer:
             self.proc.kill()
             self.proc.wait()
         self.proc.stdout.close()
-        self._stderr.close()
+        if self._stderr is not None:
+            self._stderr.close()
 
 
 # -- set-up -----------------------------------------------------------------------
@@ -126,10 +136,11 @@ def measured_env() -> dict:
     return {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "MCPZIP_", "GEMINI_"))}
 
 
-def write_config(directory: Path, servers: dict) -> Path:
+def write_config(directory: Path, servers: dict, **extra: object) -> Path:
+    """A private config of *servers* (and top-level *extra* settings) in a new *directory*."""
     directory.mkdir(parents=True)
     path = directory / "config.json"
-    path.write_text(json.dumps({"mcpServers": servers}))
+    path.write_text(json.dumps({"mcpServers": servers, **extra}))
     path.chmod(0o600)
     return path
 

@@ -18,59 +18,16 @@ against ``serve`` (p50/p95 of interleaved calls).  Nothing is left behind.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import procfs  # beside this script
-from run import measured_env  # beside this script
-
-ROOT = Path(__file__).resolve().parent.parent
-ENTRY = str(ROOT / "mcpzip.py")
-FIXTURE = str(ROOT / "tests" / "servers" / "fixture_server.py")
-
-
-class Peer:
-    """A JSON-lines MCP client over a child's pipes; answers read in order."""
-
-    def __init__(self, argv: list[str], env: dict) -> None:
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     env=env)  # fmt: skip
-        self._id = 0
-
-    def request(self, method: str, params: dict | None = None) -> dict:
-        self._id += 1
-        message = {"jsonrpc": "2.0", "id": self._id, "method": method, "params": params or {}}
-        self.proc.stdin.write(json.dumps(message).encode() + b"\n")
-        self.proc.stdin.flush()
-        while True:
-            answer = json.loads(self.proc.stdout.readline())
-            if answer.get("id") == self._id and "method" not in answer:
-                return answer
-
-    def initialize(self) -> None:
-        self.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                                    "clientInfo": {"name": "bench", "version": "0"}})  # fmt: skip
-        self.proc.stdin.write(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
-        self.proc.stdin.flush()
-
-    def execute(self, name: str, arguments: dict) -> dict:
-        return self.request("tools/call", {"name": "execute_tool", "arguments": {"name": name, "arguments": arguments}})
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stdout.close()
+from run import ENTRY, FIXTURE, Peer, measured_env, write_config  # beside this script
 
 
 def census(pids: list[int]) -> tuple[int, float]:
@@ -86,7 +43,7 @@ def direct(work: Path, clients: int, servers: int, env: dict) -> tuple[int, floa
     peers = [Peer(fixture_argv(work, c, s), env) for c in range(clients) for s in range(servers)]
     for p in peers:
         p.initialize()
-        p.request("tools/call", {"name": "echo", "arguments": {"text": "x"}})
+        p.call("tools/call", {"name": "echo", "arguments": {"text": "x"}})
     found = census(procfs.processes_with(work.name))
     for p in peers:
         p.close()
@@ -98,7 +55,7 @@ def through_mcpzip(work: Path, config: Path, clients: int, servers: int, env: di
     for p in peers:
         p.initialize()
         for s in range(servers):
-            assert "error" not in p.execute(f"s{s}__echo", {"text": "x"})
+            p.execute(f"s{s}__echo", {"text": "x"})  # an error answer raises
     found = census(procfs.processes_with(work.name))
     for p in peers:
         p.close()
@@ -151,10 +108,8 @@ def main() -> int:
     env = measured_env()
     with tempfile.TemporaryDirectory(prefix="mcpzip-sharing-") as tmp:
         work = Path(tmp)
-        config = work / "config.json"
         servers = {f"s{s}": {"command": sys.executable, "args": fixture_argv(work, 0, s)[1:]} for s in range(args.servers)}
-        config.write_text(json.dumps({"mcpServers": servers}))
-        config.chmod(0o600)
+        config = write_config(work / "config", servers)
         try:
             rows = [
                 ("direct (each client starts its servers)", direct(work, args.clients, args.servers, env)),

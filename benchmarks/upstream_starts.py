@@ -22,10 +22,7 @@ Linux only (it reads /proc).  Nothing is left behind.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,22 +30,18 @@ import time
 from pathlib import Path
 
 import procfs  # beside this script
-from run import measured_env  # beside this script
+from run import FIXTURE, Peer, measured_env, write_config  # beside this script
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-FIXTURE = str(ROOT / "tests" / "servers" / "fixture_server.py")
 SAMPLE_EVERY = 0.02
 
 
-class Session:
-    """mcpzip serve as a child; requests answered in order on the calling thread."""
+class Session(Peer):
+    """mcpzip serve as a child, noting which upstream processes it runs (sampled every 20 ms)."""
 
     def __init__(self, entry: str, config: Path) -> None:
-        env = measured_env()
-        self.proc = subprocess.Popen([sys.executable, entry, "serve", "--config", str(config)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)  # fmt: skip
-        self._id = 0
+        super().__init__([sys.executable, entry, "serve", "--config", str(config)], measured_env())
         self.seen: set[int] = set()
         self.most = 0
         self._stop = threading.Event()
@@ -61,48 +54,18 @@ class Session:
             self.seen |= now
             self.most = max(self.most, len(now))
 
-    def call(self, method: str, params: dict | None = None) -> dict:
-        self._id += 1
-        line = json.dumps({"jsonrpc": "2.0", "id": self._id, "method": method, "params": params or {}})
-        self.proc.stdin.write(line.encode() + b"\n")
-        self.proc.stdin.flush()
-        while True:
-            message = json.loads(self.proc.stdout.readline())
-            if message.get("id") == self._id and "method" not in message:
-                if "error" in message:
-                    raise RuntimeError(message["error"])
-                return message["result"]
-
-    def initialize(self) -> None:
-        self.call("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                                 "clientInfo": {"name": "bench", "version": "0"}})  # fmt: skip
-
     def tree_rss_mb(self) -> float:
         return sum(procfs.rss_kib(p) for p in {self.proc.pid} | procfs.children(self.proc.pid)) / 1024
 
     def close(self) -> None:
         self._stop.set()
         self._sampler.join()
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stdout.close()
+        super().close()
 
 
 def upstreams(pid: int) -> set[int]:
     """*pid*'s children that run the fixture server (not mcpzip's own helpers)."""
     return {child for child in procfs.children(pid) if b"fixture_server.py" in procfs.cmdline(child)}
-
-
-def write_config(directory: Path, servers: dict, **extra: object) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "config.json"
-    path.write_text(json.dumps({"mcpServers": servers, **extra}))
-    path.chmod(0o600)
-    return path
 
 
 def fixture(name: str, *args: str) -> dict:
