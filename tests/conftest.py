@@ -265,6 +265,23 @@ class Mcpzip:
 
 
 @pytest.fixture
+def peer():
+    """Start the official SDK's servers on 127.0.0.1 (remote_peer.Peer); each is stopped at the end of the test."""
+    from remote_peer import Peer  # the SDK is a test extra: imported by the tests that need it
+
+    started: list = []
+
+    def start(*args: str):
+        p = Peer(*args)
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()
+
+
+@pytest.fixture
 def mcpzip():
     """Start mcpzip processes; each is stopped at the end of the test."""
     started: list[Mcpzip] = []

@@ -19,22 +19,6 @@ pytest.importorskip("requests")
 CALLS = 200
 
 
-@pytest.fixture
-def peer():
-    from remote_peer import Peer
-
-    started: list = []
-
-    def start(*args: str):
-        p = Peer(*args)
-        started.append(p)
-        return p
-
-    yield start
-    for p in started:
-        p.stop()
-
-
 def _traces(server) -> list[tuple[str, str]]:
     return [tuple(line.split()[1:3]) for line in server.stderr_lines if line.startswith("TRACE ")]
 

@@ -7,23 +7,8 @@ import time
 
 import pytest
 from conftest import clean_env, run_cli, write_config
-from remote_peer import Peer
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
-
-
-@pytest.fixture
-def peer():
-    started: list[Peer] = []
-
-    def start(*args: str) -> Peer:
-        p = Peer(*args)
-        started.append(p)
-        return p
-
-    yield start
-    for p in started:
-        p.stop()
 
 
 def _check_calls(proc) -> None:
