@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from typing import Any, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -264,37 +265,40 @@ class Mcpzip:
                 pass
 
 
-@pytest.fixture
-def peer():
-    """Start the official SDK's servers on 127.0.0.1 (remote_peer.Peer); each is stopped at the end of the test."""
-    from remote_peer import Peer  # the SDK is a test extra: imported by the tests that need it
+def stopped_at_end(make: Callable[..., Any], stop: str = "stop") -> Iterator[Callable[..., Any]]:
+    """A fixture's body: it hands out *make*, and each thing made is stopped (its *stop* method) after the test."""
+    made: list = []
 
-    started: list = []
-
-    def start(*args: str):
-        p = Peer(*args)
-        started.append(p)
-        return p
+    def start(*args: Any, **kwargs: Any) -> Any:
+        thing = make(*args, **kwargs)
+        made.append(thing)
+        return thing
 
     yield start
-    for p in started:
-        p.stop()
+    for thing in made:
+        getattr(thing, stop)()
+
+
+@pytest.fixture
+def peer():
+    """Start the official SDK's servers on 127.0.0.1 (remote_peer.Peer)."""
+    from remote_peer import Peer  # the SDK is a test extra: imported by the tests that need it
+
+    yield from stopped_at_end(Peer)
+
+
+@pytest.fixture
+def fake():
+    """Start FakeServers (tests/oauth_fake.py): remote servers and their authorization servers."""
+    from oauth_fake import FakeServer
+
+    yield from stopped_at_end(FakeServer)
 
 
 @pytest.fixture
 def mcpzip():
-    """Start mcpzip processes; each is stopped at the end of the test."""
-    started: list[Mcpzip] = []
-
-    def start(config: Path, env: dict | None = None, args: tuple[str, ...] = (),
-              command: tuple[str, ...] = (PYTHON, ENTRY)) -> Mcpzip:  # fmt: skip
-        proc = Mcpzip(config, env, args, command)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.kill()
+    """Start mcpzip processes (``Mcpzip(config, env, args, command)``)."""
+    yield from stopped_at_end(Mcpzip, "kill")
 
 
 def run_cli(*args: str, env: dict | None = None, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -12,22 +12,13 @@ import subprocess
 import time
 
 import pytest
-from conftest import ENTRY, PYTHON, clean_env, run_cli, write_config
+from conftest import ENTRY, PYTHON, clean_env, run_cli, stopped_at_end, write_config
 from remote_peer import Peer, browser_env, browser_visits, mode_of, secrets_of
 
 
 @pytest.fixture
 def oauth_server():
-    started: list[Peer] = []
-
-    def start(*args: str) -> Peer:
-        p = Peer("--oauth", *args)
-        started.append(p)
-        return p
-
-    yield start
-    for p in started:
-        p.stop()
+    yield from stopped_at_end(lambda *args: Peer("--oauth", *args))
 
 
 def _config(tmp_path, server: Peer, path: str = "/mcp", **fields: object):

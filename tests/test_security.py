@@ -19,7 +19,6 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from conftest import ENTRY, PYTHON, SERVERS, clean_env, run_cli, write_config
-from oauth_fake import FakeServer
 from remote_peer import browser_env, browser_visits, mode_of
 
 HOSTILE = str(SERVERS / "hostile_server.py")
@@ -29,21 +28,6 @@ SECRET = 's3cr3t/"quoted"+\u00e9-0123456789abcdef'
 
 def hostile(*args: str, **fields: object) -> dict:
     return {"command": PYTHON, "args": [HOSTILE, *args], **fields}
-
-
-@pytest.fixture
-def fake():
-    """Start FakeServers (tests/oauth_fake.py); each is stopped at the end of the test."""
-    started: list[FakeServer] = []
-
-    def start(host: str = "127.0.0.1") -> FakeServer:
-        server = FakeServer(host)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def remote_config(directory, url: str):

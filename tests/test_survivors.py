@@ -6,7 +6,6 @@ fails with it now; the mutation's name is in each docstring.
 
 from __future__ import annotations
 
-import pytest
 from conftest import PYTHON, SERVERS, clean_env, run_cli, write_config
 from oauth_fake import FakeServer
 from remote_peer import browser_env, browser_visits
@@ -14,20 +13,6 @@ from remote_peer import browser_env, browser_visits
 HOSTILE = str(SERVERS / "hostile_server.py")
 SECRET = "s3cr3t-0123456789abcdef"
 LONGER = "outer-" + SECRET + "-tail9876"  # a secret that holds another
-
-
-@pytest.fixture
-def fake():
-    started: list[FakeServer] = []
-
-    def start() -> FakeServer:
-        server = FakeServer()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def login(server: FakeServer, tmp_path):

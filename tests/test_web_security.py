@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import run_cli, write_config
+from conftest import run_cli, stopped_at_end, write_config
 from mcpzip.base import web
 
 requests = pytest.importorskip("requests")
@@ -63,16 +63,7 @@ class Recorder:
 
 @pytest.fixture
 def recorders():
-    started: list[Recorder] = []
-
-    def start(redirect: str | None = None) -> Recorder:
-        r = Recorder(redirect)
-        started.append(r)
-        return r
-
-    yield start
-    for r in started:
-        r.stop()
+    yield from stopped_at_end(Recorder)
 
 
 @pytest.fixture
