@@ -8,7 +8,6 @@ import re
 import sys
 import time
 
-import pytest
 from conftest import ENTRY, PYTHON, clean_env, fixture_server, run_cli, write_config
 from setup_helpers import FIXTURE_TOOLS, closed_port
 

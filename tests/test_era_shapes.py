@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 
-import pytest
 
 from conftest import PYTHON, SERVERS, needs_sdk, write_config
 

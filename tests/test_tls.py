@@ -5,7 +5,6 @@ in for the system's certificate store (OpenSSL reads its default paths from them
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import subprocess

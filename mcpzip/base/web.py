@@ -115,8 +115,6 @@ def check_referred(url: str, referrer: str, what: str) -> str:
 
 def session(pool_size: int = 16) -> requests.Session:
     """A ``requests.Session`` that always verifies certificates and reuses connections."""
-    from requests.adapters import HTTPAdapter
-
     global _session_cls
     if _session_cls is None:
         _session_cls = _session_class()

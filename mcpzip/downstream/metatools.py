@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ..base.config import Config
     from ..upstream.pool import Pool
     from ..knowledge.search import Searcher
-    from ..upstream.session import CallContext, Handlers
+    from ..upstream.session import CallContext
     from .listings import Listings
     from .results import Results
 

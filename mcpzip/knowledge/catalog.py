@@ -19,7 +19,6 @@ from __future__ import annotations
 import collections
 import marshal
 import threading
-import time
 
 from ..base import jsontext, listing, log
 from ..base.files import write_atomic

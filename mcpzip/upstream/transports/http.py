@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 
     import requests
 
-    from ..auth.authorizer import Authorizer
     from ...base.config import ServerConfig
     from .base import OnClose, OnMessage
 
