@@ -1,4 +1,4 @@
-"""What the benchmarks read of running processes from ``/proc`` (Linux): resident memory and who runs what."""
+"""What the benchmarks (and the tests) read of running processes from ``/proc`` (Linux): resident memory and who runs what."""
 
 from __future__ import annotations
 
@@ -27,11 +27,15 @@ def cmdline(pid: int) -> bytes:
 
 
 def processes_with(marker: str) -> list[int]:
-    """Every process whose command line mentions *marker*."""
-    return [int(e) for e in os.listdir("/proc") if e.isdigit() and marker.encode() in cmdline(int(e))]
+    """Every process whose command line mentions *marker* (none where there is no ``/proc``)."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    return [int(e) for e in entries if e.isdigit() and marker.encode() in cmdline(int(e))]
 
 
-def children(pid: int) -> set[int]:
+def children(pid: int | str) -> set[int]:
     """*pid*'s live children (of every thread)."""
     pids: set[int] = set()
     try:
@@ -45,3 +49,8 @@ def children(pid: int) -> set[int]:
         except OSError:
             pass
     return pids
+
+
+def children_running(pid: int | str, marker: str) -> set[int]:
+    """*pid*'s live children whose command line mentions *marker* (``"self"`` for this process)."""
+    return {child for child in children(pid) if marker.encode() in cmdline(child)}

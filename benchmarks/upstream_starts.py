@@ -65,7 +65,7 @@ class Session(Peer):
 
 def upstreams(pid: int) -> set[int]:
     """*pid*'s children that run the fixture server (not mcpzip's own helpers)."""
-    return {child for child in procfs.children(pid) if b"fixture_server.py" in procfs.cmdline(child)}
+    return procfs.children_running(pid, "fixture_server.py")
 
 
 def fixture(name: str, *args: str) -> dict:

@@ -13,13 +13,15 @@ import subprocess
 import sys
 import tempfile
 import threading
-from typing import Any, Callable, Iterator
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks import procfs  # noqa: E402  (the benchmarks' reader of /proc: one copy for both)
 
 # hypothesis keeps a folder of its own (an example database, a cache of
 # constants): a temporary one, removed when the run ends, so that a test run
@@ -63,31 +65,12 @@ def clean_env(**extra: str) -> dict:
 
 
 def fixture_children(pid: int | str = "self") -> set[int]:
-    """*pid*'s live children (of any of its threads) that run the fixture server, from ``/proc``.
+    """*pid*'s live children (of any of its threads) that run the fixture server.
 
     Not mcpzip's watchdog: it is a child too while an upstream runs, and
     leaves on its own schedule.
     """
-    pids: set[int] = set()
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return pids
-    for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                pids.update(int(p) for p in f.read().split())
-        except OSError:
-            pass
-    return {p for p in pids if b"fixture_server.py" in _cmdline(p)}
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read()
-    except OSError:
-        return b""
+    return procfs.children_running(pid, "fixture_server.py")
 
 
 def pid_alive(pid: int) -> bool:

@@ -5,25 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from conftest import ROOT, clean_env
+from conftest import ROOT, clean_env, procfs
 
 DEMO = ROOT / "examples" / "demo.py"
 
 
 def processes_mentioning(text: str) -> list[str]:
     """Command lines of live processes that contain *text* (Linux only; else none)."""
-    found = []
-    for entry in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            cmdline = entry.read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-        except OSError:
-            continue
-        if text in cmdline:
-            found.append(cmdline)
-    return found
+    return [procfs.cmdline(pid).replace(b"\0", b" ").decode("utf-8", "replace") for pid in procfs.processes_with(text)]
 
 
 @pytest.mark.parametrize("installed", [False, True], ids=["checkout", "installed"])

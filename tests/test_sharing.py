@@ -13,32 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ENTRY, PYTHON, clean_env, fixture_server, pid_alive, wait_gone, write_config
+from conftest import ENTRY, PYTHON, clean_env, fixture_server, pid_alive, procfs, wait_gone, write_config
 
 def shared_pids(config: Path) -> list[int]:
     """Every process running ``serve --http`` for *config*."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    argv = f.read().split(b"\0")
-            except OSError:
-                continue
-            if b"--http" in argv and str(config).encode() in argv and pid_alive(int(entry)):
-                found.append(int(entry))
-    return found
+    return [pid for pid in procfs.processes_with(str(config))
+            if {b"--http", str(config).encode()} <= set(procfs.cmdline(pid).split(b"\0")) and pid_alive(pid)]  # fmt: skip
 
 
 def kill_everything_of(config: Path) -> None:
     """Stop what a test started for *config*, including an orphan of a killed shared mcpzip."""
-    marker = str(config.parent).encode()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
+    for pid in procfs.processes_with(str(config.parent)):
+        if pid != os.getpid():
             try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if marker in f.read():
-                        os.kill(int(entry), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
 
